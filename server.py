@@ -1,0 +1,176 @@
+"""taskql: the Starlette app, its lifespan, and the command line (`serve`, `services`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from models import DOCUMENT_MODELS
+from observability.health import check_readiness
+from observability.logging import configure_logging
+from settings import Settings, new_development_secret
+from storage.mongo import create_mongo_client, init_models, mongo_reachable
+from storage.processes import die_with_parent
+from storage.redis import create_redis_client, redis_reachable
+from storage.services import provide_services
+
+log = logging.getLogger("taskql")
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Everything one process holds open, built in the lifespan (never at import)."""
+
+    settings: Settings
+    mongo: AsyncMongoClient[dict[str, Any]]
+    redis: Redis
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.taskql
+    return state
+
+
+async def healthz(_: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    state = app_state(request)
+    readiness = await check_readiness(
+        mongodb=mongo_reachable(state.mongo), redis=redis_reachable(state.redis)
+    )
+    return JSONResponse(readiness.as_json(), status_code=readiness.http_status)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app for `settings`, whose MongoDB and Redis URLs must be set."""
+    if settings.mongodb_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs MONGODB_URL and REDIS_URL (serve provides them)")
+    mongodb_url, redis_url = settings.mongodb_url, settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        mongo = create_mongo_client(mongodb_url)
+        redis = create_redis_client(redis_url)
+        try:
+            await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
+            app.state.taskql = AppState(settings=settings, mongo=mongo, redis=redis)
+            yield
+        finally:
+            await redis.aclose()
+            await mongo.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a readable refusal (never echoing secret values)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        sys.exit(f"taskql: invalid configuration: {reasons}")
+
+
+def app_from_environment() -> Starlette:
+    """Uvicorn's factory: runs in every worker process."""
+    configure_logging()
+    settings = load_settings()
+    if settings.workers > 1:
+        # Workers must not outlive their supervisor, even one killed with SIGKILL.
+        die_with_parent(os.getppid())
+    return create_app(settings)
+
+
+def serve(arguments: argparse.Namespace) -> None:
+    _export_overrides(arguments)
+    configure_logging()
+    settings = load_settings()
+    with provide_services(settings) as urls:
+        os.environ["MONGODB_URL"] = urls.mongodb_url
+        os.environ["REDIS_URL"] = urls.redis_url
+        if not settings.jwt_secret:
+            log.warning("JWT_SECRET unset: signing with a random key for this run only")
+            os.environ["JWT_SECRET"] = new_development_secret()
+        uvicorn.run(
+            "server:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            ws="websockets",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+
+
+def services(arguments: argparse.Namespace) -> None:
+    configure_logging()
+    settings = load_settings()
+    with provide_services(settings) as urls:
+        print(f"MONGODB_URL={urls.mongodb_url}", flush=True)  # noqa: T201 -- the command's output
+        print(f"REDIS_URL={urls.redis_url}", flush=True)  # noqa: T201
+        # Blocked only now: children must not inherit a mask that ignores SIGTERM.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+
+
+def _export_overrides(arguments: argparse.Namespace) -> None:
+    for name in ("host", "port", "workers"):
+        value = getattr(arguments, name, None)
+        if value is not None:
+            os.environ[name.upper()] = str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="taskql GraphQL server. Configuration comes from the environment "
+        "(see README); MongoDB and Redis are embedded when MONGODB_URL/REDIS_URL are unset.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve_parser = commands.add_parser("serve", help="serve the API (the default command)")
+    serve_parser.add_argument("--host", help="listen address (HOST, default 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="listen port (PORT, default 8000)")
+    serve_parser.add_argument("--workers", type=int, help="worker processes (WORKERS, default 1)")
+    serve_parser.set_defaults(handler=serve)
+    services_parser = commands.add_parser(
+        "services", help="run the embedded MongoDB and Redis and print their URLs"
+    )
+    services_parser.set_defaults(handler=services)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = build_parser().parse_args(argv)
+    handler = getattr(arguments, "handler", serve)
+    handler(arguments)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The one place that reads the environment: every variable of the contract, typed."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_COST_TIERS: dict[str, dict[str, float]] = {
+    "anonymous": {"capacity": 200, "restore_rate": 10, "max_query": 200},
+    "user": {"capacity": 1_000, "restore_rate": 50, "max_query": 1_000},
+    "pro": {"capacity": 10_000, "restore_rate": 500, "max_query": 5_000},
+}
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of one server process; see the contract's configuration table."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = Field(
+        default="development", validation_alias="TASKQL_ENV"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    mongodb_url: str | None = None
+    mongodb_db: str = "taskql"
+    mongod_binary: str | None = None
+    redis_url: str | None = None
+    jwt_secret: CommaList = ()
+    jwt_access_ttl: int = Field(default=900, gt=0)
+    jwt_refresh_ttl: int = Field(default=2_592_000, gt=0)
+    cost_tiers: dict[str, dict[str, float]] = Field(
+        default_factory=dict, validation_alias="TASKQL_COST_TIERS"
+    )
+    trusted_proxies: CommaList = Field(default=(), validation_alias="TASKQL_TRUSTED_PROXIES")
+    cors_origins: CommaList = Field(default=(), validation_alias="TASKQL_CORS_ORIGINS")
+    max_subscriptions_per_user: int = Field(
+        default=5, ge=1, validation_alias="TASKQL_MAX_SUBSCRIPTIONS_PER_USER"
+    )
+    subscriber_queue: int = Field(default=1_000, ge=1, validation_alias="TASKQL_SUBSCRIBER_QUEUE")
+    graphiql_enabled: bool | None = Field(default=None, validation_alias="TASKQL_GRAPHIQL")
+    metrics_token: str | None = Field(default=None, validation_alias="TASKQL_METRICS_TOKEN")
+
+    _split = field_validator("jwt_secret", "trusted_proxies", "cors_origins", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("cost_tiers")
+    @classmethod
+    def _known_tiers(cls, tiers: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for tier, values in tiers.items():
+            if tier not in DEFAULT_COST_TIERS:
+                raise ValueError(f"unknown cost tier {tier!r}")
+            unknown = set(values) - set(DEFAULT_COST_TIERS[tier])
+            if unknown:
+                raise ValueError(f"unknown keys for tier {tier!r}: {sorted(unknown)}")
+        return tiers
+
+    @model_validator(mode="after")
+    def _production_needs_shared_stores(self) -> Settings:
+        if self.is_production:
+            missing = [
+                name
+                for name, value in (
+                    ("JWT_SECRET", self.jwt_secret),
+                    ("MONGODB_URL", self.mongodb_url),
+                    ("REDIS_URL", self.redis_url),
+                )
+                if not value
+            ]
+            if missing:
+                # An embedded store per instance would silently split users' data and budgets.
+                raise ValueError(f"production requires {', '.join(missing)}")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql(self) -> bool:
+        if self.graphiql_enabled is None:
+            return not self.is_production
+        return self.graphiql_enabled
+
+    @property
+    def effective_cost_tiers(self) -> dict[str, dict[str, float]]:
+        """The contract's tiers, each overridden only in the keys TASKQL_COST_TIERS names."""
+        return {
+            tier: {**defaults, **self.cost_tiers.get(tier, {})}
+            for tier, defaults in DEFAULT_COST_TIERS.items()
+        }
+
+
+def new_development_secret() -> str:
+    """A random signing key for one development run (all its workers share it)."""
+    return secrets.token_urlsafe(48)

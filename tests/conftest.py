@@ -1,0 +1,45 @@
+"""Session-wide stores: the configured MongoDB/Redis, or embedded ones started once per run.
+
+With MONGODB_URL (and/or REDIS_URL) set, the whole suite runs against those servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.embedded import start_mongo, start_redis
+
+
+@pytest.fixture(scope="session")
+def runtime_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="taskql-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(runtime_dir: Path) -> Iterator[str]:
+    configured = os.environ.get("MONGODB_URL")
+    if configured:
+        yield configured
+        return
+    server = start_mongo(runtime_dir, mongod_binary=os.environ.get("MONGOD_BINARY"))
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(runtime_dir: Path) -> Iterator[str]:
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server = start_redis(runtime_dir)
+    yield server.url
+    server.close()

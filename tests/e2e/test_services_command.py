@@ -1,0 +1,123 @@
+"""`python server.py services`: shared embedded stores for several processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+from pymongo import MongoClient
+
+from tests.e2e.server_process import PROJECT_ROOT
+
+# A second process that writes to both stores, then reads what the first process wrote.
+PEER_SCRIPT = """
+import sys
+import redis
+from pymongo import MongoClient
+mongodb_url, redis_url, name, token = sys.argv[1:5]
+mongo = MongoClient(mongodb_url)
+cache = redis.Redis.from_url(redis_url)
+mongo.taskql_test[name].insert_one({"_id": "from-peer", "token": token})
+cache.set(f"{name}:from-peer", token)
+seen = mongo.taskql_test[name].find_one({"_id": "from-test"})
+print(seen["token"] if seen else "missing", cache.get(f"{name}:from-test").decode())
+"""
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("MONGODB_URL", None)
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "server.py", "services"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline().decode().strip() for _ in range(2)]
+    urls = dict(line.split("=", 1) for line in lines)
+    yield process, urls
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=15)
+    process.stdout.close()
+
+
+def test_prints_both_urls(services: tuple[subprocess.Popen[bytes], dict[str, str]]) -> None:
+    _, urls = services
+    assert urls["MONGODB_URL"].startswith("mongodb://127.0.0.1:")
+    assert urls["REDIS_URL"].startswith("redis://127.0.0.1:")
+
+
+def test_two_processes_see_each_others_writes_at_once(
+    services: tuple[subprocess.Popen[bytes], dict[str, str]],
+) -> None:
+    _, urls = services
+    name = f"shared_{uuid.uuid4().hex}"
+    token = uuid.uuid4().hex
+    mongo = MongoClient(urls["MONGODB_URL"])
+    cache = redis.Redis.from_url(urls["REDIS_URL"])
+    try:
+        mongo.taskql_test[name].insert_one({"_id": "from-test", "token": token})
+        cache.set(f"{name}:from-test", token)
+        peer = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PEER_SCRIPT,
+                urls["MONGODB_URL"],
+                urls["REDIS_URL"],
+                name,
+                token,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert peer.stdout.split() == [token, token]
+        assert mongo.taskql_test[name].find_one({"_id": "from-peer"}) == {
+            "_id": "from-peer",
+            "token": token,
+        }
+        assert cache.get(f"{name}:from-peer") == token.encode()
+    finally:
+        mongo.drop_database("taskql_test")
+        cache.delete(f"{name}:from-test", f"{name}:from-peer")
+        mongo.close()
+        cache.close()
+
+
+def test_embedded_redis_is_a_real_server(
+    services: tuple[subprocess.Popen[bytes], dict[str, str]],
+) -> None:
+    _, urls = services
+    cache = redis.Redis.from_url(urls["REDIS_URL"])
+    try:
+        info = cache.info("server")
+        assert int(str(info["redis_version"]).split(".")[0]) >= 6
+        assert info["process_id"] != os.getpid()
+    finally:
+        cache.close()
+
+
+def test_sigterm_stops_every_embedded_store(
+    services: tuple[subprocess.Popen[bytes], dict[str, str]],
+) -> None:
+    process, _ = services
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert len(children) == 2
+    process.terminate()
+    assert process.wait(timeout=15) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
