@@ -115,18 +115,30 @@ def serve(arguments: argparse.Namespace) -> None:
         if not settings.jwt_secret:
             log.warning("JWT_SECRET unset: signing with a random key for this run only")
             os.environ["JWT_SECRET"] = new_development_secret()
+        _exit_cleanly_on_stop_signals()
         uvicorn.run(
             "server:app_from_environment",
             factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            ws="websockets",
+            ws="websockets-sansio",
             log_config=None,
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
         )
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _exit_cleanly_on_stop_signals() -> None:
+    # Uvicorn re-raises the stop signal after its graceful shutdown; with the default handler
+    # the process would die there, before the embedded stores and runtime directory are cleaned.
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    signal.signal(signal.SIGINT, _raise_system_exit)
 
 
 def services(arguments: argparse.Namespace) -> None:

@@ -173,6 +173,5 @@ def _start_emulator(*, host: str) -> EmbeddedServer:
     if not line.startswith("MONGODB_URL="):
         stop(process)
         raise EmbeddedServiceError(f"the MongoDB emulator did not start (said {line!r})")
-    url = line.removeprefix("MONGODB_URL=")
-    log.info("embedded MongoDB emulator at %s (a development and test stand-in)", url)
+    url = line.removeprefix("MONGODB_URL=")  # the emulator logs which backend it runs
     return EmbeddedServer(url, "MongoDB wire-protocol emulator (mongomock)", process)

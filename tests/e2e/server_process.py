@@ -49,13 +49,16 @@ class ServerProcess:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+                output = self.log()
+                self.stop()
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{output}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
                     return
             time.sleep(0.05)
+        output = self.log()
         self.stop()
-        raise RuntimeError("server did not become healthy in time")
+        raise RuntimeError(f"server did not become healthy in time:\n{output}")
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.base_url}{path}", timeout=10.0)

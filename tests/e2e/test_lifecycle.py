@@ -58,8 +58,9 @@ def test_sigkill_leaves_no_child_process_and_no_listening_port(
     server.stop()
 
 
-def test_sigterm_stops_the_server_and_its_embedded_stores(tmp_path: Path) -> None:
-    server = ServerProcess(env={**EMBEDDED, "TMPDIR": str(tmp_path)}).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_the_server_and_its_embedded_stores(tmp_path: Path, workers: int) -> None:
+    server = ServerProcess(env={**EMBEDDED, "TMPDIR": str(tmp_path)}, workers=workers).start()
     assert server.process is not None
     descendants = psutil.Process(server.process.pid).children(recursive=True)
     server.stop()
