@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -19,11 +19,15 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from models import DOCUMENT_MODELS
+from auth.throttle import LocalCounters
+from models import DOCUMENT_MODELS, ensure_indexes
 from observability.health import check_readiness
 from observability.logging import configure_logging
+from schema.root import create_schema
+from schema.view import TaskqlGraphQL
 from settings import Settings, new_development_secret
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
@@ -40,6 +44,7 @@ class AppState:
     settings: Settings
     mongo: AsyncMongoClient[dict[str, Any]]
     redis: Redis
+    login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
 def app_state(request: Request) -> AppState:
@@ -61,8 +66,8 @@ async def readyz(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app for `settings`, whose MongoDB and Redis URLs must be set."""
-    if settings.mongodb_url is None or settings.redis_url is None:
-        raise ValueError("create_app needs MONGODB_URL and REDIS_URL (serve provides them)")
+    if settings.mongodb_url is None or settings.redis_url is None or not settings.jwt_secret:
+        raise ValueError("create_app needs MONGODB_URL, REDIS_URL and JWT_SECRET (serve sets them)")
     mongodb_url, redis_url = settings.mongodb_url, settings.redis_url
 
     @asynccontextmanager
@@ -71,13 +76,21 @@ def create_app(settings: Settings) -> Starlette:
         redis = create_redis_client(redis_url)
         try:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
+            await ensure_indexes()
             app.state.taskql = AppState(settings=settings, mongo=mongo, redis=redis)
             yield
         finally:
             await redis.aclose()
             await mongo.close()
 
+    graphql = TaskqlGraphQL(
+        create_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )
     routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
@@ -145,10 +158,11 @@ def services(arguments: argparse.Namespace) -> None:
     configure_logging()
     settings = load_settings()
     with provide_services(settings) as urls:
+        # Blocked only once the children run (they must not inherit a mask that ignores
+        # SIGTERM), and before the URLs are printed, so a stop right after them is caught.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         print(f"MONGODB_URL={urls.mongodb_url}", flush=True)  # noqa: T201 -- the command's output
         print(f"REDIS_URL={urls.redis_url}", flush=True)  # noqa: T201
-        # Blocked only now: children must not inherit a mask that ignores SIGTERM.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 

@@ -14,6 +14,8 @@ DEFAULT_COST_TIERS: dict[str, dict[str, float]] = {
     "pro": {"capacity": 10_000, "restore_rate": 500, "max_query": 5_000},
 }
 
+MIN_JWT_KEY_LENGTH = 32
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -56,6 +58,14 @@ class Settings(BaseSettings):
     _split = field_validator("jwt_secret", "trusted_proxies", "cors_origins", mode="before")(
         _split_commas
     )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(key) < MIN_JWT_KEY_LENGTH for key in keys):
+            # RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
+            raise ValueError(f"every JWT_SECRET key needs {MIN_JWT_KEY_LENGTH}+ characters")
+        return keys
 
     @field_validator("cost_tiers")
     @classmethod

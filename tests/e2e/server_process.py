@@ -27,7 +27,7 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         overrides = {"HOST": "127.0.0.1", "PORT": str(self.port), "WORKERS": str(workers)}
         merged: dict[str, str | None] = {**os.environ, **overrides, **(env or {})}
-        self._env = {key: value for key, value in merged.items() if value is not None}
+        self.env = {key: value for key, value in merged.items() if value is not None}
         self.process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a full pipe would block the server's logging.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
@@ -36,7 +36,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "server.py", "serve"],
             cwd=PROJECT_ROOT,
-            env=self._env,
+            env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,

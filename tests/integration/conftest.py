@@ -10,6 +10,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.integration.schema_client import SchemaClient
+
 
 @pytest.fixture
 async def mongo_db(mongodb_url: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
@@ -21,4 +23,14 @@ async def mongo_db(mongodb_url: str) -> AsyncIterator[AsyncDatabase[dict[str, An
         yield client[name]
     finally:
         await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
+async def graphql(mongodb_url: str, redis_url: str) -> AsyncIterator[SchemaClient]:
+    """The schema executed in-process (`schema.execute`) on a fresh database and real Redis."""
+    client = await SchemaClient.open(mongodb_url=mongodb_url, redis_url=redis_url)
+    try:
+        yield client
+    finally:
         await client.close()

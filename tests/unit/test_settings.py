@@ -37,8 +37,8 @@ def test_defaults_match_the_contract() -> None:
     ("present", "missing"),
     [
         ({}, "JWT_SECRET, MONGODB_URL, REDIS_URL"),
-        ({"JWT_SECRET": "k"}, "MONGODB_URL, REDIS_URL"),
-        ({"JWT_SECRET": "k", "MONGODB_URL": "mongodb://db"}, "REDIS_URL"),
+        ({"JWT_SECRET": "k" * 32}, "MONGODB_URL, REDIS_URL"),
+        ({"JWT_SECRET": "k" * 32, "MONGODB_URL": "mongodb://db"}, "REDIS_URL"),
     ],
 )
 def test_production_refuses_to_start_without_shared_stores(
@@ -53,15 +53,22 @@ def test_production_refuses_to_start_without_shared_stores(
 
 def test_production_with_everything_turns_graphiql_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKQL_ENV", "production")
-    monkeypatch.setenv("JWT_SECRET", "k1")
+    monkeypatch.setenv("JWT_SECRET", "k" * 32)
     monkeypatch.setenv("MONGODB_URL", "mongodb://db")
     monkeypatch.setenv("REDIS_URL", "redis://cache")
     assert Settings().graphiql is False
 
 
 def test_jwt_secret_lists_several_keys_first_signs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "new-key, old-key,")
-    assert Settings().jwt_secret == ("new-key", "old-key")
+    new, old = "n" * 32, "o" * 40
+    monkeypatch.setenv("JWT_SECRET", f"{new}, {old},")
+    assert Settings().jwt_secret == (new, old)
+
+
+def test_short_jwt_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET", "k" * 31)
+    with pytest.raises(ValidationError, match="32"):
+        Settings()
 
 
 def test_cost_tier_override_replaces_only_named_keys(monkeypatch: pytest.MonkeyPatch) -> None:

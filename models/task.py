@@ -1,0 +1,107 @@
+"""Tasks. Every query names its owner: `owner_id` is the shard key at scale.
+
+Sort helpers are stored beside the values they order, because the same queries must run on
+MongoDB and on the embedded emulator (no collations, no computed sorts):
+`title_key` (lower-cased title), `priority_rank` (LOW=0 … URGENT=3) and `due_missing`
+(so tasks without a due date come last in both directions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+TaskStatusValue = Literal["TODO", "IN_PROGRESS", "DONE"]
+TaskPriorityValue = Literal["LOW", "MEDIUM", "HIGH", "URGENT"]
+PRIORITY_RANK: dict[str, int] = {"LOW": 0, "MEDIUM": 1, "HIGH": 2, "URGENT": 3}
+
+
+def title_key(title: str) -> str:
+    """The key TITLE sorts by: case folded (stronger than lower-casing: "Straße" = "STRASSE")."""
+    return title.casefold()
+
+
+def _owner_then(*fields: tuple[str, int]) -> list[tuple[str, int]]:
+    return [("owner_id", ASCENDING), *fields]
+
+
+class TaskDocument(Document):
+    owner_id: PydanticObjectId
+    title: str
+    title_key: str
+    description: str | None = None
+    status: TaskStatusValue = "TODO"
+    priority: TaskPriorityValue = "MEDIUM"
+    priority_rank: int = 1
+    tags: list[str] = Field(default_factory=list)
+    due_at: datetime | None = None
+    due_missing: bool = True
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    idempotency_key: str | None = None
+
+    class Settings:
+        name = "tasks"
+        # Absent, not null: the idempotency index is partial on the key existing.
+        keep_nulls = False
+        indexes = [
+            IndexModel(
+                _owner_then(("status", ASCENDING), ("created_at", DESCENDING)),
+                name="owner_status_created",
+            ),
+            IndexModel(
+                _owner_then(("created_at", ASCENDING), ("_id", ASCENDING)), name="by_created"
+            ),
+            IndexModel(
+                _owner_then(("updated_at", ASCENDING), ("_id", ASCENDING)), name="by_updated"
+            ),
+            IndexModel(
+                _owner_then(("priority_rank", ASCENDING), ("_id", ASCENDING)), name="by_priority"
+            ),
+            IndexModel(_owner_then(("title_key", ASCENDING), ("_id", ASCENDING)), name="by_title"),
+            # Due dates sort with `due_missing` always ascending, so each direction needs its
+            # own index; the descending one is in DIRECTION_INDEXES (Beanie would merge them).
+            IndexModel(
+                _owner_then(("due_missing", ASCENDING), ("due_at", ASCENDING), ("_id", ASCENDING)),
+                name="by_due_asc",
+            ),
+            IndexModel(_owner_then(("tags", ASCENDING)), name="owner_tags"),
+            IndexModel(
+                _owner_then(("idempotency_key", ASCENDING)),
+                name="owner_idempotency_unique",
+                unique=True,
+                partialFilterExpression={"idempotency_key": {"$exists": True}},
+            ),
+        ]
+
+
+# Beanie merges declared indexes that share field names whatever their directions, so these
+# are created by `ensure_direction_indexes` after Beanie's own.
+DIRECTION_INDEXES = [
+    IndexModel(
+        _owner_then(("due_missing", ASCENDING), ("due_at", DESCENDING), ("_id", DESCENDING)),
+        name="by_due_desc",
+    ),
+]
+
+
+async def ensure_direction_indexes() -> None:
+    await TaskDocument.get_pymongo_collection().create_indexes(DIRECTION_INDEXES)
+
+
+def parse_task(raw: Mapping[str, Any]) -> TaskDocument:
+    """A task from a raw PyMongo document (for reads and writes that bypass Beanie's layer)."""
+    document: TaskDocument = TaskDocument.model_validate(raw)
+    return document
+
+
+async def find_tasks(ids: list[PydanticObjectId]) -> dict[PydanticObjectId, TaskDocument]:
+    """Tasks by id in one `$in` query; missing ids are simply absent."""
+    found = await TaskDocument.find({"_id": {"$in": ids}}).to_list()
+    return {task.id: task for task in found if task.id is not None}

@@ -1,0 +1,120 @@
+"""Tasks: the root fields. Only the owner sees or changes a task; to anyone else it does not
+exist (null for reads, NOT_FOUND for writes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from beanie import PydanticObjectId
+
+from models.task import TaskDocument
+from models.task_writes import UpdateFailure, insert_task
+from models.task_writes import delete_task as delete_document
+from models.task_writes import update_task as update_document
+from resolvers.task_changes import idempotency_key, new_task, task_changes
+from schema.context import Info
+from schema.errors import TaskqlError, not_found
+from schema.node import decode_global_id, encode_global_id
+from schema.scalars import to_utc_millis
+from schema.task import (
+    CreateTaskInput,
+    Task,
+    TaskConnection,
+    TaskFilter,
+    TaskOrder,
+    UpdateTaskInput,
+    task_connection,
+)
+from schema.task_inputs import given
+
+
+def _now() -> datetime:
+    return to_utc_millis(datetime.now(UTC))
+
+
+async def visible_task(
+    info: Info, object_id: PydanticObjectId, *, viewer_id: PydanticObjectId
+) -> Task | None:
+    """The task if it exists and is the viewer's; None otherwise (the two look alike)."""
+    document: TaskDocument | None = await info.context.loaders.tasks.load(object_id)
+    if document is None or document.owner_id != viewer_id:
+        return None
+    return Task.from_document(document)
+
+
+async def task(info: Info, id: strawberry.ID) -> Task | None:
+    viewer_id = info.context.require_viewer()
+    _, object_id = decode_global_id(id, field="id", expected_type="Task")
+    return await visible_task(info, object_id, viewer_id=viewer_id)
+
+
+async def tasks(
+    info: Info,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: TaskFilter | None,
+    order_by: TaskOrder | None,
+) -> TaskConnection:
+    viewer_id = info.context.require_viewer()
+    return await task_connection(
+        info,
+        owner_id=viewer_id,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        filter=filter,
+        order_by=order_by,
+    )
+
+
+def _written(info: Info, document: TaskDocument) -> Task:
+    """Later reads in this request see the write."""
+    assert document.id is not None
+    info.context.loaders.tasks.clear(document.id).prime(document.id, document)
+    info.context.loaders.forget_task_lists()
+    return Task.from_document(document)
+
+
+async def create_task(info: Info, input: CreateTaskInput) -> Task:
+    viewer_id = info.context.require_viewer()
+    values = new_task(input, owner_id=viewer_id)
+    key = idempotency_key(input)
+    created = await insert_task(values, idempotency_key=key, now=_now())
+    return _written(info, created.task)
+
+
+async def update_task(info: Info, input: UpdateTaskInput) -> Task:
+    viewer_id = info.context.require_viewer()
+    _, task_id = decode_global_id(input.id, field="input.id", expected_type="Task")
+    changes = task_changes(input)
+    outcome = await update_document(
+        task_id,
+        owner_id=viewer_id,
+        changes=changes,
+        expected_version=input.expected_version if given(input.expected_version) else None,
+        now=_now(),
+    )
+    if outcome is UpdateFailure.NOT_FOUND:
+        raise not_found()
+    if outcome is UpdateFailure.VERSION_MISMATCH:
+        raise TaskqlError(
+            "CONFLICT",
+            "The task changed since that version: read it again, then retry.",
+            field="input.expectedVersion",
+        )
+    return _written(info, outcome)
+
+
+async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
+    viewer_id = info.context.require_viewer()
+    _, task_id = decode_global_id(id, field="id", expected_type="Task")
+    if not await delete_document(task_id, owner_id=viewer_id):
+        raise not_found()
+    info.context.loaders.tasks.clear(task_id).prime(task_id, None)
+    info.context.loaders.forget_task_lists()
+    return encode_global_id("Task", task_id)

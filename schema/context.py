@@ -1,0 +1,41 @@
+"""The typed context every resolver receives: who is asking, and what this request may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from beanie import PydanticObjectId
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from auth.throttle import LocalCounters
+from loaders import Loaders
+from schema.errors import unauthenticated
+from settings import Settings
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket
+    settings: Settings
+    redis: Redis
+    loaders: Loaders
+    viewer_id: PydanticObjectId | None
+    auth_error: str | None
+    client_address: str
+    request_id: str
+    # Failed-login counters of this process, used while Redis is unreachable.
+    login_fallback: LocalCounters
+
+    def require_viewer(self) -> PydanticObjectId:
+        """The signed-in user's id, or UNAUTHENTICATED."""
+        if self.viewer_id is None:
+            raise unauthenticated(self.auth_error) if self.auth_error else unauthenticated()
+        return self.viewer_id
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,195 @@
+"""The schema's roots. The only module that imports resolvers: each root field is one call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from resolvers import auth, node, task, user
+from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterInput
+from schema.context import Info
+from schema.extensions.errors import ErrorCodes
+from schema.node import Node
+from schema.scalars import DateTime
+from schema.task import (
+    CreateTaskInput,
+    Task,
+    TaskConnection,
+    UpdateTaskInput,
+)
+from schema.task_inputs import (
+    AfterArgument,
+    BeforeArgument,
+    FilterArgument,
+    FirstArgument,
+    LastArgument,
+    OrderArgument,
+)
+from schema.user import User
+from settings import Settings
+
+
+@strawberry.type(description="Reads.")
+class Query:
+    @strawberry.field(
+        description="The signed-in user, or null when the request carries no valid token."
+    )
+    async def me(self, info: Info) -> User | None:
+        return await user.me(info)
+
+    @strawberry.field(
+        description="Any object by its global id; null when it is not visible to the caller."
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
+    ) -> Node | None:
+        return await node.node(info, id)
+
+    @strawberry.field(description="Null when the task does not exist or belongs to someone else.")
+    async def task(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The task's global id.")],
+    ) -> Task | None:
+        return await task.task(info, id)
+
+    @strawberry.field(
+        description="The signed-in user's tasks, 20 per page when neither first nor last is given "
+        "(both at once: BAD_USER_INPUT)."
+    )
+    async def tasks(
+        self,
+        info: Info,
+        *,
+        first: FirstArgument = strawberry.UNSET,
+        after: AfterArgument = strawberry.UNSET,
+        last: LastArgument = strawberry.UNSET,
+        before: BeforeArgument = strawberry.UNSET,
+        filter: FilterArgument = strawberry.UNSET,
+        order_by: OrderArgument = strawberry.UNSET,
+    ) -> TaskConnection:
+        return await task.tasks(
+            info,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
+        )
+
+
+@strawberry.type(description="Writes.")
+class Mutation:
+    @strawberry.mutation(description="Creates an account and signs it in.")
+    async def register(
+        self,
+        info: Info,
+        input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
+    ) -> AuthPayload:
+        return await auth.register(info, input)
+
+    @strawberry.mutation(description="Signs in with email and password.")
+    async def login(
+        self,
+        info: Info,
+        input: Annotated[LoginInput, strawberry.argument(description="Email and password.")],
+    ) -> AuthPayload:
+        return await auth.login(info, input)
+
+    @strawberry.mutation(
+        description="Trades a refresh token for a new pair; the old one is retired."
+    )
+    async def refresh_token(
+        self,
+        info: Info,
+        refresh_token: Annotated[
+            str, strawberry.argument(description="The current refresh token; it is retired.")
+        ],
+    ) -> AuthPayload:
+        return await auth.refresh_token(info, refresh_token)
+
+    @strawberry.mutation(description="Retires the refresh token and its whole rotation family.")
+    async def logout(
+        self,
+        info: Info,
+        refresh_token: Annotated[
+            str, strawberry.argument(description="Any refresh token of the family to retire.")
+        ],
+    ) -> bool:
+        return await auth.logout(info, refresh_token)
+
+    @strawberry.mutation(
+        description="Retires every refresh token of the signed-in user (all devices)."
+    )
+    async def logout_all(self, info: Info) -> bool:
+        return await auth.logout_all(info)
+
+    @strawberry.mutation(
+        description="Checks the current password, sets the new one, retires every refresh token, "
+        "and returns a fresh pair."
+    )
+    async def change_password(
+        self,
+        info: Info,
+        input: Annotated[
+            ChangePasswordInput,
+            strawberry.argument(description="The current and the new password."),
+        ],
+    ) -> AuthPayload:
+        return await auth.change_password(info, input)
+
+    @strawberry.mutation(description="Creates a task owned by the signed-in user.")
+    async def create_task(
+        self,
+        info: Info,
+        input: Annotated[CreateTaskInput, strawberry.argument(description="The new task.")],
+    ) -> Task:
+        return await task.create_task(info, input)
+
+    @strawberry.mutation(
+        description="Changes the fields given, atomically; increments the version."
+    )
+    async def update_task(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateTaskInput,
+            strawberry.argument(description="The task's id and the fields to change."),
+        ],
+    ) -> Task:
+        return await task.update_task(info, input)
+
+    @strawberry.mutation(description="Returns the id of the deleted task.")
+    async def delete_task(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The task's global id.")],
+    ) -> strawberry.ID:
+        return await task.delete_task(info, id)
+
+
+class TaskqlSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # ErrorCodes logs unexpected errors with the request id; expected ones are not news.
+        return
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [ErrorCodes]
+    return TaskqlSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Task],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map={datetime: DateTime}),
+    )

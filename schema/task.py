@@ -1,0 +1,245 @@
+"""The task types: Task, its connection (edges, page info, lazy counts) and TaskCounts.
+
+Mapped from documents explicitly; nested fields only call the request's loaders. What costs
+a query (the flag for the other side of a cursor, totalCount) runs only when selected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from beanie import PydanticObjectId
+
+from models.task import TaskDocument
+from models.task_query import BoundaryProbe, Keyset, Side, TaskFilterSpec, TaskPageQuery, keyset_of
+from models.task_reads import StatusCounts, TaskPage
+from models.user import UserDocument
+from schema.context import Info
+from schema.node import Node, encode_global_id
+from schema.pagination import encode_cursor, page_window
+from schema.task_enums import OrderDirection, TaskOrderField, TaskPriority, TaskStatus
+from schema.task_inputs import (
+    CreateTaskInput,
+    TaskFilter,
+    TaskOrder,
+    UpdateTaskInput,
+    filter_spec,
+    given,
+    task_sort,
+)
+from schema.user import User
+
+__all__ = [
+    "CreateTaskInput",
+    "OrderDirection",
+    "PageInfo",
+    "Task",
+    "TaskConnection",
+    "TaskCounts",
+    "TaskEdge",
+    "TaskFilter",
+    "TaskOrder",
+    "TaskOrderField",
+    "TaskPriority",
+    "TaskStatus",
+    "UpdateTaskInput",
+    "task_connection",
+]
+
+
+@strawberry.type(description="A to-do item, owned by one user.")
+class Task(Node):
+    title: str = strawberry.field(description="1 to 200 characters.")
+    description: str | None = strawberry.field(description="Free text; null when there is none.")
+    status: TaskStatus = strawberry.field(description="Where the task stands.")
+    priority: TaskPriority = strawberry.field(description="How pressing it is.")
+    tags: list[str] = strawberry.field(description="Labels, in the order they were given.")
+    due_at: datetime | None = strawberry.field(description="When it is due; null: no due date.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
+    version: int = strawberry.field(
+        description="Increments on every change; pass it back as expectedVersion to update safely."
+    )
+    owner_id: strawberry.Private[PydanticObjectId]
+
+    @strawberry.field(description="The user the task belongs to.")
+    async def owner(self, info: Info) -> User:
+        document: UserDocument | None = await info.context.loaders.users.load(self.owner_id)
+        if document is None:
+            raise LookupError(f"the owner of task {self.id} does not exist")
+        return User.from_document(document)
+
+    @classmethod
+    def from_document(cls, document: TaskDocument) -> Task:
+        assert document.id is not None
+        return cls(
+            id=encode_global_id("Task", document.id),
+            title=document.title,
+            description=document.description,
+            status=TaskStatus(document.status),
+            priority=TaskPriority(document.priority),
+            tags=list(document.tags),
+            due_at=document.due_at,
+            created_at=document.created_at,
+            updated_at=document.updated_at,
+            version=document.version,
+            owner_id=document.owner_id,
+        )
+
+
+@strawberry.type(description="One task in a page, with its position.")
+class TaskEdge:
+    cursor: str = strawberry.field(description="Opaque: pass it as after or before.")
+    node: Task = strawberry.field(description="The task.")
+
+
+@strawberry.type(description="Where a page sits in the whole list.")
+class PageInfo:
+    has_next: strawberry.Private[bool]
+    next_probe: strawberry.Private[BoundaryProbe | None]
+    has_previous: strawberry.Private[bool]
+    previous_probe: strawberry.Private[BoundaryProbe | None]
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor; null on an empty page."
+    )
+
+    @strawberry.field(description="Whether tasks follow this page.")
+    async def has_next_page(self, info: Info) -> bool:
+        return self.has_next or await _probe(info, self.next_probe)
+
+    @strawberry.field(description="Whether tasks precede this page.")
+    async def has_previous_page(self, info: Info) -> bool:
+        return self.has_previous or await _probe(info, self.previous_probe)
+
+
+async def _probe(info: Info, probe: BoundaryProbe | None) -> bool:
+    if probe is None:
+        return False
+    found: bool = await info.context.loaders.task_probes.load(probe)
+    return found
+
+
+@strawberry.type(description="A page of tasks.")
+class TaskConnection:
+    edges: list[TaskEdge] = strawberry.field(description="The tasks with their cursors.")
+    nodes: list[Task] = strawberry.field(description="The tasks alone.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
+    total: strawberry.Private[tuple[PydanticObjectId, TaskFilterSpec] | None]
+
+    @strawberry.field(description="How many tasks pass the filter, all pages together.")
+    async def total_count(self, info: Info) -> int:
+        if self.total is None:
+            return 0
+        count: int = await info.context.loaders.task_totals.load(self.total)
+        return count
+
+    @classmethod
+    def empty(cls) -> TaskConnection:
+        page_info = PageInfo(
+            has_next=False,
+            next_probe=None,
+            has_previous=False,
+            previous_probe=None,
+            start_cursor=None,
+            end_cursor=None,
+        )
+        return cls(edges=[], nodes=[], page_info=page_info, total=None)
+
+    @classmethod
+    def from_page(cls, query: TaskPageQuery, page: TaskPage) -> TaskConnection:
+        edges = [
+            TaskEdge(
+                cursor=encode_cursor(keyset_of(document, query.sort), sort=query.sort),
+                node=Task.from_document(document),
+            )
+            for document in page.documents
+        ]
+
+        def probe(keyset: Keyset | None, side: Side) -> BoundaryProbe | None:
+            if keyset is None:
+                return None
+            return BoundaryProbe(
+                owner_id=query.owner_id,
+                filter=query.filter,
+                sort=query.sort,
+                keyset=keyset,
+                side=side,
+            )
+
+        # The page's own end is known from its one extra task; the far side of a cursor
+        # costs a query, left to the flag's resolver.
+        forward = not query.backward
+        page_info = PageInfo(
+            has_next=forward and page.has_more,
+            next_probe=None if forward and page.has_more else probe(query.before, "after"),
+            has_previous=query.backward and page.has_more,
+            previous_probe=None
+            if query.backward and page.has_more
+            else probe(query.after, "before"),
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return cls(
+            edges=edges,
+            nodes=[edge.node for edge in edges],
+            page_info=page_info,
+            total=(query.owner_id, query.filter),
+        )
+
+
+@strawberry.type(description="How many tasks a user has, per status.")
+class TaskCounts:
+    todo: int = strawberry.field(description="Tasks to do.")
+    in_progress: int = strawberry.field(description="Tasks in progress.")
+    done: int = strawberry.field(description="Tasks done.")
+    total: int = strawberry.field(description="All tasks.")
+
+    @classmethod
+    def from_counts(cls, counts: StatusCounts) -> TaskCounts:
+        return cls(
+            todo=counts.todo, in_progress=counts.in_progress, done=counts.done, total=counts.total
+        )
+
+
+async def task_connection(
+    info: Info,
+    *,
+    owner_id: PydanticObjectId | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: TaskFilter | None,
+    order_by: TaskOrder | None,
+) -> TaskConnection:
+    """A page of `owner_id`'s tasks (an empty connection for None: someone else's list).
+
+    The arguments are checked either way, so that a bad one is reported the same to all.
+    Omitted arguments arrive as UNSET.
+    """
+    sort = task_sort(order_by)
+    spec = filter_spec(filter)
+    window = page_window(
+        first=first if given(first) else None,
+        after=after if given(after) else None,
+        last=last if given(last) else None,
+        before=before if given(before) else None,
+        sort=sort,
+    )
+    if owner_id is None:
+        return TaskConnection.empty()
+    query = TaskPageQuery(
+        owner_id=owner_id,
+        filter=spec,
+        sort=sort,
+        limit=window.limit,
+        backward=window.backward,
+        after=window.after,
+        before=window.before,
+    )
+    page: TaskPage = await info.context.loaders.task_pages.load(query)
+    return TaskConnection.from_page(query, page)

@@ -1,0 +1,95 @@
+"""The User type. Another user's email, tasks and counts are hidden."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from models.task_reads import StatusCounts
+from models.user import UserDocument
+from schema.context import Info
+from schema.node import Node, encode_global_id
+from schema.task_inputs import (
+    AfterArgument,
+    BeforeArgument,
+    FilterArgument,
+    FirstArgument,
+    LastArgument,
+    OrderArgument,
+)
+
+if TYPE_CHECKING:
+    from schema.task import TaskConnection, TaskCounts
+
+
+@strawberry.type(description="A person who owns tasks.")
+class User(Node):
+    name: str = strawberry.field(description="The user's display name.")
+    created_at: datetime = strawberry.field(description="When the user registered.")
+    document: strawberry.Private[UserDocument]
+    # Set where the API hands users their own account (AuthPayload.user): a sign-in request
+    # carries no token yet, but the user it answers is themself.
+    shown_to_self: strawberry.Private[bool] = False
+
+    def is_viewer(self, info: Info) -> bool:
+        return self.shown_to_self or info.context.viewer_id == self.document.id
+
+    @strawberry.field(description="Visible only to the user themself; null for anyone else.")
+    def email(self, info: Info) -> str | None:
+        return self.document.email if self.is_viewer(info) else None
+
+    @strawberry.field(
+        description="The user's tasks, 20 per page when neither first nor last is given. Only "
+        "the user themself may list them; anyone else gets an empty connection."
+    )
+    async def tasks(
+        self,
+        info: Info,
+        *,
+        first: FirstArgument = strawberry.UNSET,
+        after: AfterArgument = strawberry.UNSET,
+        last: LastArgument = strawberry.UNSET,
+        before: BeforeArgument = strawberry.UNSET,
+        filter: FilterArgument = strawberry.UNSET,
+        order_by: OrderArgument = strawberry.UNSET,
+    ) -> Annotated[TaskConnection, strawberry.lazy("schema.task")]:
+        # Imported here: schema.task imports this module (Task.owner is a User).
+        from schema.task import task_connection  # noqa: PLC0415
+
+        return await task_connection(
+            info,
+            owner_id=self.document.id if self.is_viewer(info) else None,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
+        )
+
+    @strawberry.field(
+        description="Only the user themself sees real counts; anyone else gets zeros."
+    )
+    async def task_counts(
+        self, info: Info
+    ) -> Annotated[TaskCounts, strawberry.lazy("schema.task")]:
+        from schema.task import TaskCounts  # noqa: PLC0415 -- as in `tasks`
+
+        owner_id = self.document.id
+        counts = StatusCounts()
+        if owner_id is not None and self.is_viewer(info):
+            counts = await info.context.loaders.task_counts.load(owner_id)
+        return TaskCounts.from_counts(counts)
+
+    @classmethod
+    def from_document(cls, document: UserDocument, *, shown_to_self: bool = False) -> User:
+        assert document.id is not None
+        return cls(
+            id=encode_global_id("User", document.id),
+            name=document.name,
+            created_at=document.created_at,
+            document=document,
+            shown_to_self=shown_to_self,
+        )

@@ -1,0 +1,37 @@
+"""One API server per test session, on the session's stores, in a database of its own."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from tests.e2e.api import Api
+from tests.e2e.server_process import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def api_server(mongodb_url: str, redis_url: str) -> Iterator[ServerProcess]:
+    database = f"taskql_e2e_{uuid.uuid4().hex[:8]}"
+    env = {
+        "MONGODB_URL": mongodb_url,
+        "REDIS_URL": redis_url,
+        "MONGODB_DB": database,
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        # Tests present distinct client addresses through X-Forwarded-For.
+        "TASKQL_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    with ServerProcess(env=env) as server:
+        yield server
+    with MongoClient(mongodb_url) as client:
+        client.drop_database(database)
+
+
+@pytest.fixture
+async def api(api_server: ServerProcess) -> AsyncIterator[Api]:
+    client = Api(api_server)
+    yield client
+    await client.close()

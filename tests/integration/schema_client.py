@@ -1,0 +1,105 @@
+"""Executing the schema in-process with a real context: Beanie on a fresh database, real Redis."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry import Schema
+from strawberry.types import ExecutionResult
+
+from auth.throttle import LocalCounters
+from loaders import create_loaders
+from models import DOCUMENT_MODELS, ensure_indexes
+from schema.context import Context
+from schema.root import create_schema
+from settings import Settings
+from storage.mongo import create_mongo_client, init_models
+from storage.redis import create_redis_client
+
+
+@dataclass
+class Executed:
+    result: ExecutionResult
+    context: Context
+
+    @property
+    def data(self) -> Any:
+        return self.result.data
+
+    @property
+    def codes(self) -> list[str | None]:
+        return [(error.extensions or {}).get("code") for error in self.result.errors or []]
+
+
+class SchemaClient:
+    def __init__(
+        self, *, schema: Schema, settings: Settings, mongo: AsyncMongoClient[Any], redis: Redis
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.mongo = mongo
+        self.redis = redis
+        self.login_fallback = LocalCounters()
+
+    @classmethod
+    async def open(cls, *, mongodb_url: str, redis_url: str) -> SchemaClient:
+        settings = Settings(
+            mongodb_url=mongodb_url,
+            redis_url=redis_url,
+            mongodb_db=f"test_{uuid.uuid4().hex[:16]}",
+            jwt_secret=secrets.token_urlsafe(48),
+        )
+        mongo = create_mongo_client(mongodb_url)
+        await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
+        await ensure_indexes()
+        return cls(
+            schema=create_schema(settings),
+            settings=settings,
+            mongo=mongo,
+            redis=create_redis_client(redis_url),
+        )
+
+    def context(self, *, viewer_id: PydanticObjectId | None = None) -> Context:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/graphql",
+            "headers": [],
+            "client": ("127.0.0.1", 50000),
+        }
+        return Context(
+            request=Request(scope),
+            response=Response(),
+            settings=self.settings,
+            redis=self.redis,
+            loaders=create_loaders(),
+            viewer_id=viewer_id,
+            auth_error=None,
+            client_address="127.0.0.1",
+            request_id=uuid.uuid4().hex,
+            login_fallback=self.login_fallback,
+        )
+
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        viewer_id: PydanticObjectId | None = None,
+    ) -> Executed:
+        context = self.context(viewer_id=viewer_id)
+        result = await self.schema.execute(query, variable_values=variables, context_value=context)
+        return Executed(result=result, context=context)
+
+    async def close(self) -> None:
+        await self.mongo.drop_database(self.settings.mongodb_db)
+        await self.mongo.close()
+        await self.redis.aclose()
