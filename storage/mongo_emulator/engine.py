@@ -8,9 +8,11 @@ from typing import Any
 
 import mongomock
 
+from storage.mongo_emulator.collection_indexes import indexes_of
 from storage.mongo_emulator.cursors import CursorStore
 from storage.mongo_emulator.errors import INVALID_NAMESPACE, CommandError
-from storage.mongo_emulator.mongomock_hooks import install_unique_check
+from storage.mongo_emulator.mongomock_hooks import install_query_planner, install_unique_check
+from storage.mongo_emulator.planner import candidates
 from storage.mongo_emulator.uniques import check_unique
 
 _BAD_DATABASE_CHARACTERS = frozenset('/\\. "$\x00')
@@ -45,7 +47,9 @@ class Engine:
                 INVALID_NAMESPACE, f"collection name has invalid type {type(name).__name__}"
             )
         collection = self.database(database)[name]
-        install_unique_check(collection, partial(check_unique, collection, f"{database}.{name}"))
+        indexes = indexes_of(collection)
+        install_query_planner(collection, partial(candidates, indexes))
+        install_unique_check(collection, partial(check_unique, indexes, f"{database}.{name}"))
         return collection
 
     def database_names(self) -> list[str]:

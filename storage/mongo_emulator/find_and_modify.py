@@ -6,7 +6,7 @@ from typing import Any
 
 from storage.mongo_emulator.engine import Engine
 from storage.mongo_emulator.errors import FAILED_TO_PARSE, CommandError
-from storage.mongo_emulator.mongomock_hooks import project
+from storage.mongo_emulator.mongomock_hooks import copy_document, matching_documents, project
 from storage.mongo_emulator.ordering import sort_documents
 from storage.mongo_emulator.queries import normalise_query
 from storage.mongo_emulator.reads import checked_projection
@@ -56,10 +56,10 @@ def find_and_modify(engine: Engine, request: Request) -> dict[str, Any]:
     collection = engine.collection(request.database, name)
     query = request.document("query")
     fields = checked_projection(request.body.get("fields"))
-    candidates: list[dict[str, Any]] = list(collection.find(normalise_query(query)))
+    candidates = matching_documents(collection, normalise_query(query))
     if request.body.get("sort"):
         sort_documents(candidates, request.body["sort"])
-    target = candidates[0] if candidates else None
+    target = copy_document(candidates[0]) if candidates else None
     value: dict[str, Any] | None = None
     if remove:
         last_error: dict[str, Any] = {"n": 0}

@@ -19,7 +19,7 @@ from storage.mongo_emulator.errors import (
     CommandError,
     not_supported,
 )
-from storage.mongo_emulator.mongomock_hooks import disable_lazy_expiry, stored_documents
+from storage.mongo_emulator.mongomock_hooks import all_documents, disable_lazy_expiry
 from storage.mongo_emulator.ordering import bson_key
 from storage.mongo_emulator.request import Handler, Request, collection_name
 from storage.mongo_emulator.uniques import duplicate_key, first_duplicate
@@ -132,7 +132,7 @@ def create_indexes(engine: Engine, request: Request) -> dict[str, Any]:
             continue
         if options.get("unique"):
             info = {"key": key, **options}
-            duplicate = first_duplicate(stored_documents(collection), info)
+            duplicate = first_duplicate(all_documents(collection), info)
             if duplicate is not None:
                 raise duplicate_key(request.namespace, index_name, key, duplicate)
         collection.create_index(list(key.items()), name=index_name, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from storage.mongo_emulator.collection_indexes import indexes_of
 from storage.mongo_emulator.cursors import batch_size_option
 from storage.mongo_emulator.engine import Engine
 from storage.mongo_emulator.errors import (
@@ -14,8 +15,16 @@ from storage.mongo_emulator.errors import (
     CommandError,
     not_supported,
 )
-from storage.mongo_emulator.mongomock_hooks import process_pipeline, project
+from storage.mongo_emulator.mongomock_hooks import (
+    all_documents,
+    copy_document,
+    matching_documents,
+    patched_filter,
+    process_pipeline,
+    project,
+)
 from storage.mongo_emulator.ordering import BsonKey, bson_key, path_values, sort_documents
+from storage.mongo_emulator.planner import candidates
 from storage.mongo_emulator.queries import normalise_pipeline, normalise_query
 from storage.mongo_emulator.request import Handler, Request, collection_name
 
@@ -106,12 +115,15 @@ def find(engine: Engine, request: Request) -> dict[str, Any]:
     skip = request.integer("skip", minimum=0)
     limit = request.integer("limit", minimum=0)
     batch_size = batch_size_option(request.body.get("batchSize"))
-    documents: list[dict[str, Any]] = list(collection.find(query))
+    documents = matching_documents(collection, query)
     if request.body.get("sort"):
         sort_documents(documents, request.body["sort"])
     documents = documents[skip : skip + limit] if limit else documents[skip:]
+    # Only the page served is copied: a cursor keeps its results as they were at query time.
     if projection:
         documents = [project(collection, doc, projection) for doc in documents]
+    else:
+        documents = [copy_document(doc) for doc in documents]
     cursor = engine.cursors.open(
         request.namespace,
         documents,
@@ -161,9 +173,21 @@ def aggregate(engine: Engine, request: Request) -> dict[str, Any]:
     collection = engine.collection(request.database, name)
     database = engine.database(request.database)
     pipeline = normalise_pipeline(request.body.get("pipeline"))
-    documents = run_pipeline(database, list(collection.find()), pipeline)
+    documents = run_pipeline(database, _pipeline_input(collection, pipeline), pipeline)
     cursor = engine.cursors.open(request.namespace, documents, batch_size=batch_size)
     return {"cursor": cursor, "ok": 1.0}
+
+
+def _pipeline_input(collection: Any, pipeline: Any) -> list[dict[str, Any]]:
+    """Copies of the documents a pipeline reads: only the planner's candidates for a leading
+    `$match`, which then runs unchanged on them (and drops any that do not match)."""
+    chosen = None
+    if isinstance(pipeline, list) and pipeline and isinstance(pipeline[0], Mapping):
+        match = pipeline[0].get("$match")
+        if len(pipeline[0]) == 1 and isinstance(match, Mapping):
+            chosen = candidates(indexes_of(collection), patched_filter(match))
+    documents = all_documents(collection) if chosen is None else chosen
+    return [copy_document(document) for document in documents]
 
 
 def count(engine: Engine, request: Request) -> dict[str, Any]:
@@ -182,7 +206,7 @@ def distinct(engine: Engine, request: Request) -> dict[str, Any]:
     if not isinstance(key, str) or not key:
         raise CommandError(TYPE_MISMATCH, "BSON field 'distinct.key' must be a non-empty string")
     found: dict[BsonKey, Any] = {}
-    for document in collection.find(normalise_query(request.document("query"))):
+    for document in matching_documents(collection, normalise_query(request.document("query"))):
         for value in path_values(document, key.split(".")):
             for item in value if isinstance(value, list) else [value]:
                 found.setdefault(bson_key(item), item)

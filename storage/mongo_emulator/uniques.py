@@ -1,110 +1,65 @@
-"""Unique indexes that answer like MongoDB: E11000 naming the index, its keyPattern and keyValue."""
+"""Unique indexes that answer like MongoDB: E11000 naming the index, its keyPattern and keyValue.
+
+Each write is checked through the unique index's hash (`CollectionIndexes`): the cost of a check
+does not grow with the collection.
+"""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from bson import json_util
-from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from storage.mongo_emulator.collection_indexes import CollectionIndexes
 from storage.mongo_emulator.errors import DUPLICATE_KEY
-from storage.mongo_emulator.mongomock_hooks import filter_applies, stored_documents
-from storage.mongo_emulator.ordering import BsonKey, bson_key, path_values
-
-IndexEntry = tuple[Any, ...]
-
-
-def index_fields(info: Mapping[str, Any]) -> list[str]:
-    key = info["key"]
-    return list(key) if isinstance(key, Mapping) else [field for field, _ in key]
-
-
-def index_entries(document: Mapping[str, Any], fields: Sequence[str]) -> list[IndexEntry]:
-    """The keys one document puts in an index: one per array element, null for a missing field."""
-    per_field: list[list[Any]] = []
-    for field in fields:
-        expanded: list[Any] = []
-        for value in path_values(document, field.split(".")):
-            if isinstance(value, list) and value:
-                expanded.extend(value)
-            else:
-                expanded.append(value)
-        per_field.append(expanded or [None])
-    return list(itertools.product(*per_field))
+from storage.mongo_emulator.hash_index import HashIndex
+from storage.mongo_emulator.index_keys import (
+    IndexEntry,
+    UniqueKey,
+    index_fields,
+    is_indexed,
+    unique_keys,
+)
+from storage.mongo_emulator.mongomock_hooks import store_key
 
 
-def is_indexed(document: Mapping[str, Any], info: Mapping[str, Any]) -> bool:
-    if not info.get("sparse") and info.get("partialFilterExpression") is None:
-        return True
-    fields = index_fields(info)
-    if info.get("sparse") and not any(path_values(document, f.split(".")) for f in fields):
-        return False
-    partial = info.get("partialFilterExpression")
-    return partial is None or bool(filter_applies(partial, document))
-
-
-def _keys(
-    document: Mapping[str, Any], fields: Sequence[str]
-) -> dict[tuple[BsonKey, ...], IndexEntry]:
-    values = [document.get(field) for field in fields]
-    if not any("." in field for field in fields) and not any(isinstance(v, list) for v in values):
-        # Top-level scalars, by far the usual case: one entry, null for a missing field.
-        entry = tuple(values)
-        return {tuple(bson_key(v) for v in entry): entry}
-    return {tuple(bson_key(v) for v in entry): entry for entry in index_entries(document, fields)}
-
-
-def check_unique(collection: Any, namespace: str, document: dict[str, Any]) -> None:
+def check_unique(indexes: CollectionIndexes, namespace: str, document: dict[str, Any]) -> None:
     """Raise E11000 if `document` (already stored, or changed in place) breaks a unique index."""
-    others: list[dict[str, Any]] | None = None
-    for name, info in collection.index_information().items():
-        if not info.get("unique") or not is_indexed(document, info):
-            continue
-        if others is None:
-            others = stored_documents(collection)
-        entry = _clash(document, others, info)
+    key = store_key(document)
+    indexes.touched(key)
+    for name, info, index in indexes.current().uniques():
+        entry = _clash(indexes, key, info, index)
         if entry is not None:
             raise duplicate_key(namespace, name, info["key"], entry)
 
 
-# Types whose Python equality is BSON equality when both sides have exactly the same type.
-_PLAIN_TYPES = frozenset({str, int, bool, ObjectId, datetime, type(None)})
-
-
 def _clash(
-    document: dict[str, Any], others: list[dict[str, Any]], info: Mapping[str, Any]
+    indexes: CollectionIndexes, key: Hashable, info: Mapping[str, Any], index: HashIndex
 ) -> IndexEntry | None:
-    fields = index_fields(info)
-    mine = _keys(document, fields)
-    value = document.get(fields[0])
-    plain = (
-        len(fields) == 1
-        and "." not in fields[0]
-        and type(value) in _PLAIN_TYPES
-        and not info.get("sparse")
-        and info.get("partialFilterExpression") is None
-    )
-    kind = type(value)
-    for other in others:
-        if other is document:
-            continue
-        if plain:
-            # A cheap exact answer for the usual index (one top-level field of a plain type).
-            theirs = other.get(fields[0])
-            if type(theirs) is kind:
-                if theirs != value:
-                    continue
-                return (theirs,)
-        if not is_indexed(other, info):
-            continue
-        for key, entry in _keys(other, fields).items():
-            if key in mine:
+    """The entry of the first document (in natural order) sharing a key with this one.
+
+    The hash only narrows the search: each document it names is compared afresh, in order, and
+    one whose keys cannot be computed fails the check as it did when the check scanned them all.
+    """
+    if not index.unkeyed and not index.sharing(key):
+        return None
+    mine = _entries(indexes.document(key), info)
+    if not mine:
+        return None
+    pool = index.sharing(key) | (index.unkeyed - {key})
+    for other in indexes.in_order_keys(pool):
+        for other_key, entry in _entries(indexes.document(other), info).items():
+            if other_key in mine:
                 return entry
     return None
+
+
+def _entries(document: Mapping[str, Any], info: Mapping[str, Any]) -> dict[UniqueKey, IndexEntry]:
+    if not is_indexed(document, info):
+        return {}
+    return unique_keys(document, index_fields(info))
 
 
 def first_duplicate(
@@ -112,11 +67,11 @@ def first_duplicate(
 ) -> IndexEntry | None:
     """The first key two documents share in a would-be unique index, if any."""
     fields = index_fields(info)
-    seen: set[tuple[BsonKey, ...]] = set()
+    seen: set[UniqueKey] = set()
     for document in documents:
         if not is_indexed(document, info):
             continue
-        keys = _keys(document, fields)
+        keys = unique_keys(document, fields)
         for key, entry in keys.items():
             if key in seen:
                 return entry

@@ -15,6 +15,7 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import DuplicateKeyError
 
+from storage.mongo_emulator.collection_indexes import indexes_of
 from storage.mongo_emulator.errors import (
     BAD_VALUE,
     FAILED_TO_PARSE,
@@ -23,6 +24,7 @@ from storage.mongo_emulator.errors import (
     CommandError,
     not_supported,
 )
+from storage.mongo_emulator.mongomock_hooks import copy_document, matching_documents, store_key
 from storage.mongo_emulator.ordering import bson_key
 from storage.mongo_emulator.queries import normalise_query
 from storage.mongo_emulator.uniques import id_duplicate
@@ -127,26 +129,32 @@ def apply_update(
 ) -> UpdateOutcome:
     validate_update(update, multi=multi)
     seed_from, query = query, normalise_query(query)
-    before: list[dict[str, Any]] = list(collection.find(query, limit=0 if multi else 1))
+    matched = matching_documents(collection, query)
+    before = [copy_document(document) for document in (matched if multi else matched[:1])]
     if not before:
         return _upsert(collection, namespace, seed_from, update) if upsert else UpdateOutcome(0, 0)
-    try:
-        if is_replacement(update):
-            result = collection.replace_one(query, update)
-        elif multi:
-            result = collection.update_many(query, update)
-        else:
-            result = collection.update_one(query, update)
-    except DuplicateKeyError:
-        raise  # mongomock already restored the document that would have broken the index
-    except Exception as exc:
-        for document in before:
-            collection.replace_one({"_id": document["_id"]}, document)
-        if isinstance(exc, (TypeError, AttributeError)):
-            # mongomock applied an operator to a field of the wrong type ($inc on a string...).
-            code = TYPE_MISMATCH if isinstance(exc, TypeError) else BAD_VALUE
-            raise CommandError(code, f"the update does not fit a field's type: {exc}") from exc
-        raise
+    indexes = indexes_of(collection)
+    # The copies keep the _id the store is keyed by, should a failed update have changed it.
+    with indexes.changing(store_key(document) for document in before):
+        try:
+            if is_replacement(update):
+                result = collection.replace_one(query, update)
+            elif multi:
+                result = collection.update_many(query, update)
+            else:
+                result = collection.update_one(query, update)
+        except DuplicateKeyError:
+            raise  # mongomock already restored the document that would have broken the index
+        except Exception as exc:
+            for document in before:
+                indexes.touched(store_key(document))
+            for document in before:
+                collection.replace_one({"_id": document["_id"]}, document)
+            if isinstance(exc, (TypeError, AttributeError)):
+                # mongomock applied an operator to a field of the wrong type ($inc on a string).
+                code = TYPE_MISMATCH if isinstance(exc, TypeError) else BAD_VALUE
+                raise CommandError(code, f"the update does not fit a field's type: {exc}") from exc
+            raise
     return UpdateOutcome(int(result.matched_count), int(result.modified_count))
 
 
