@@ -21,8 +21,7 @@ from schema.task import (
     CreateTaskInput,
     Task,
     TaskConnection,
-    TaskFilter,
-    TaskOrder,
+    TaskListArguments,
     UpdateTaskInput,
     task_connection,
 )
@@ -49,27 +48,9 @@ async def task(info: Info, id: strawberry.ID) -> Task | None:
     return await visible_task(info, object_id, viewer_id=viewer_id)
 
 
-async def tasks(
-    info: Info,
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    filter: TaskFilter | None,
-    order_by: TaskOrder | None,
-) -> TaskConnection:
+async def tasks(info: Info, arguments: TaskListArguments) -> TaskConnection:
     viewer_id = info.context.require_viewer()
-    return await task_connection(
-        info,
-        owner_id=viewer_id,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        filter=filter,
-        order_by=order_by,
-    )
+    return await task_connection(info, owner_id=viewer_id, arguments=arguments)
 
 
 def _written(info: Info, document: TaskDocument) -> Task:

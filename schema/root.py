@@ -29,6 +29,7 @@ from schema.task_inputs import (
     FirstArgument,
     LastArgument,
     OrderArgument,
+    TaskListArguments,
 )
 from schema.user import User
 from settings import Settings
@@ -75,15 +76,8 @@ class Query:
         filter: FilterArgument = strawberry.UNSET,
         order_by: OrderArgument = strawberry.UNSET,
     ) -> TaskConnection:
-        return await task.tasks(
-            info,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filter=filter,
-            order_by=order_by,
-        )
+        arguments = TaskListArguments(first, after, last, before, filter, order_by)
+        return await task.tasks(info, arguments)
 
 
 @strawberry.type(description="Writes.")

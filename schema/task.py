@@ -22,6 +22,7 @@ from schema.task_enums import OrderDirection, TaskOrderField, TaskPriority, Task
 from schema.task_inputs import (
     CreateTaskInput,
     TaskFilter,
+    TaskListArguments,
     TaskOrder,
     UpdateTaskInput,
     filter_spec,
@@ -39,6 +40,7 @@ __all__ = [
     "TaskCounts",
     "TaskEdge",
     "TaskFilter",
+    "TaskListArguments",
     "TaskOrder",
     "TaskOrderField",
     "TaskPriority",
@@ -209,25 +211,20 @@ async def task_connection(
     info: Info,
     *,
     owner_id: PydanticObjectId | None,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    filter: TaskFilter | None,
-    order_by: TaskOrder | None,
+    arguments: TaskListArguments,
 ) -> TaskConnection:
     """A page of `owner_id`'s tasks (an empty connection for None: someone else's list).
 
     The arguments are checked either way, so that a bad one is reported the same to all.
     Omitted arguments arrive as UNSET.
     """
-    sort = task_sort(order_by)
-    spec = filter_spec(filter)
+    sort = task_sort(arguments.order_by)
+    spec = filter_spec(arguments.filter)
     window = page_window(
-        first=first if given(first) else None,
-        after=after if given(after) else None,
-        last=last if given(last) else None,
-        before=before if given(before) else None,
+        first=arguments.first if given(arguments.first) else None,
+        after=arguments.after if given(arguments.after) else None,
+        last=arguments.last if given(arguments.last) else None,
+        before=arguments.before if given(arguments.before) else None,
         sort=sort,
     )
     if owner_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, TypeGuard, TypeVar
 
@@ -93,6 +94,18 @@ FilterArgument = Annotated[
 OrderArgument = Annotated[
     TaskOrder | None, strawberry.argument(description="The order; newest first when omitted.")
 ]
+
+
+@dataclass(frozen=True)
+class TaskListArguments:
+    """The arguments of a task list field (`Query.tasks`, `User.tasks`); omitted ones are UNSET."""
+
+    first: int | None
+    after: str | None
+    last: int | None
+    before: str | None
+    filter: TaskFilter | None
+    order_by: TaskOrder | None
 
 
 def filter_spec(value: TaskFilter | None) -> TaskFilterSpec:

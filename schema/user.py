@@ -18,6 +18,7 @@ from schema.task_inputs import (
     FirstArgument,
     LastArgument,
     OrderArgument,
+    TaskListArguments,
 )
 
 if TYPE_CHECKING:
@@ -61,12 +62,7 @@ class User(Node):
         return await task_connection(
             info,
             owner_id=self.document.id if self.is_viewer(info) else None,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filter=filter,
-            order_by=order_by,
+            arguments=TaskListArguments(first, after, last, before, filter, order_by),
         )
 
     @strawberry.field(
