@@ -35,7 +35,6 @@ class EmbeddedServer:
     """A running child server and the URL that reaches it."""
 
     url: str
-    description: str
     process: subprocess.Popen[bytes]
 
     def close(self) -> None:
@@ -107,7 +106,7 @@ def start_redis(runtime_dir: Path, *, host: str = "127.0.0.1") -> EmbeddedServer
         if _wait_until(partial(_redis_answers, host, port), process, "redis-server"):
             version = _redis_version(binary)
             log.info("embedded redis-server %s on %s:%d", version, host, port)
-            return EmbeddedServer(f"redis://{host}:{port}/0", f"redis-server {version}", process)
+            return EmbeddedServer(f"redis://{host}:{port}/0", process)
         stop(process)
     raise EmbeddedServiceError(f"redis-server failed to start; see {log_path}")
 
@@ -154,7 +153,7 @@ def _start_mongod(binary: str, runtime_dir: Path, *, host: str) -> EmbeddedServe
         if _wait_until(partial(is_listening, host, port), process, "mongod"):
             log.info("embedded mongod (%s) on %s:%d", binary, host, port)
             url = f"mongodb://{host}:{port}/?directConnection=true"
-            return EmbeddedServer(url, f"mongod ({binary})", process)
+            return EmbeddedServer(url, process)
         stop(process)
     raise EmbeddedServiceError("mongod failed to start; see mongod.log in the runtime directory")
 
@@ -174,4 +173,4 @@ def _start_emulator(*, host: str) -> EmbeddedServer:
         stop(process)
         raise EmbeddedServiceError(f"the MongoDB emulator did not start (said {line!r})")
     url = line.removeprefix("MONGODB_URL=")  # the emulator logs which backend it runs
-    return EmbeddedServer(url, "MongoDB wire-protocol emulator (mongomock)", process)
+    return EmbeddedServer(url, process)
