@@ -10,6 +10,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from models import DOCUMENT_MODELS, ensure_indexes
+from storage.mongo import create_mongo_client, init_models
 from tests.integration.schema_client import SchemaClient
 
 
@@ -27,9 +29,23 @@ async def mongo_db(mongodb_url: str) -> AsyncIterator[AsyncDatabase[dict[str, An
 
 
 @pytest.fixture
-async def graphql(mongodb_url: str, redis_url: str) -> AsyncIterator[SchemaClient]:
+async def models_db(mongodb_url: str) -> AsyncIterator[str]:
+    """Every Beanie document bound to a fresh database (its name), with all indexes."""
+    client = create_mongo_client(mongodb_url)
+    name = f"test_models_{uuid.uuid4().hex[:12]}"
+    await init_models(client, database=name, models=DOCUMENT_MODELS)
+    await ensure_indexes()
+    try:
+        yield name
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
+async def graphql(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIterator[SchemaClient]:
     """The schema executed in-process (`schema.execute`) on a fresh database and real Redis."""
-    client = await SchemaClient.open(mongodb_url=mongodb_url, redis_url=redis_url)
+    client = SchemaClient.open(mongodb_url=mongodb_url, database=models_db, redis_url=redis_url)
     try:
         yield client
     finally:

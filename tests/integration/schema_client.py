@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
-from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,11 +16,9 @@ from strawberry.types import ExecutionResult
 
 from auth.throttle import LocalCounters
 from loaders import create_loaders
-from models import DOCUMENT_MODELS, ensure_indexes
 from schema.context import Context
 from schema.root import create_schema
 from settings import Settings
-from storage.mongo import create_mongo_client, init_models
 from storage.redis import create_redis_client
 
 
@@ -40,31 +37,23 @@ class Executed:
 
 
 class SchemaClient:
-    def __init__(
-        self, *, schema: Schema, settings: Settings, mongo: AsyncMongoClient[Any], redis: Redis
-    ) -> None:
+    def __init__(self, *, schema: Schema, settings: Settings, redis: Redis) -> None:
         self.schema = schema
         self.settings = settings
-        self.mongo = mongo
         self.redis = redis
         self.login_fallback = LocalCounters()
 
     @classmethod
-    async def open(cls, *, mongodb_url: str, redis_url: str) -> SchemaClient:
+    def open(cls, *, mongodb_url: str, database: str, redis_url: str) -> SchemaClient:
+        """For a database whose Beanie documents are already bound (the `models_db` fixture)."""
         settings = Settings(
             mongodb_url=mongodb_url,
             redis_url=redis_url,
-            mongodb_db=f"test_{uuid.uuid4().hex[:16]}",
+            mongodb_db=database,
             jwt_secret=secrets.token_urlsafe(48),
         )
-        mongo = create_mongo_client(mongodb_url)
-        await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
-        await ensure_indexes()
         return cls(
-            schema=create_schema(settings),
-            settings=settings,
-            mongo=mongo,
-            redis=create_redis_client(redis_url),
+            schema=create_schema(settings), settings=settings, redis=create_redis_client(redis_url)
         )
 
     def context(self, *, viewer_id: PydanticObjectId | None = None) -> Context:
@@ -100,6 +89,4 @@ class SchemaClient:
         return Executed(result=result, context=context)
 
     async def close(self) -> None:
-        await self.mongo.drop_database(self.settings.mongodb_db)
-        await self.mongo.close()
         await self.redis.aclose()

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
-from beanie import PydanticObjectId, init_beanie
+from beanie import PydanticObjectId
 
-from models.task import PRIORITY_RANK, TaskDocument, ensure_direction_indexes, title_key
+from models.task import PRIORITY_RANK, TaskDocument, title_key
 from models.task_query import (
     BoundaryProbe,
     Keyset,
@@ -35,25 +33,11 @@ from models.task_writes import (
     insert_task,
     update_task,
 )
-from storage.mongo import create_mongo_client
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TITLES = ["apple", "Apple", "APPLE", "banana", "Cherry", "cherry pie", "ß-street", "STRASSE", "z"]
 STATUSES: list[Any] = ["TODO", "IN_PROGRESS", "DONE"]
 PRIORITIES: list[Any] = ["LOW", "MEDIUM", "HIGH", "URGENT"]
-
-
-@pytest.fixture
-async def tasks_db(mongodb_url: str) -> AsyncIterator[None]:
-    client = create_mongo_client(mongodb_url)
-    name = f"test_tasks_{uuid.uuid4().hex[:12]}"
-    await init_beanie(database=client[name], document_models=[TaskDocument])
-    await ensure_direction_indexes()
-    try:
-        yield
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 def _task(owner: PydanticObjectId, rng: random.Random, index: int) -> TaskDocument:
@@ -78,7 +62,7 @@ def _task(owner: PydanticObjectId, rng: random.Random, index: int) -> TaskDocume
 
 
 @pytest.fixture
-async def owner(tasks_db: None) -> PydanticObjectId:
+async def owner(models_db: str) -> PydanticObjectId:
     rng = random.Random(7)
     mine, other = PydanticObjectId(), PydanticObjectId()
     for index in range(40):
@@ -208,7 +192,7 @@ async def test_filters_combine_and_counts_follow_them(owner: PydanticObjectId) -
     assert await count_tasks(owner, TaskFilterSpec()) == 40
 
 
-async def test_search_is_a_literal_case_insensitive_substring(tasks_db: None) -> None:
+async def test_search_is_a_literal_case_insensitive_substring(models_db: str) -> None:
     me = PydanticObjectId()
     titles = ["Fix a.b (urgent)?", "fix aXb urgent", "Price: $5 [net]*", "Ünïcode ÄRGER", "plain"]
     for title in titles:
@@ -250,7 +234,7 @@ async def test_counts_by_status_in_one_aggregation(owner: PydanticObjectId) -> N
     assert counts[nobody].total == 0
 
 
-async def test_racing_creates_with_one_key_make_one_task(tasks_db: None) -> None:
+async def test_racing_creates_with_one_key_make_one_task(models_db: str) -> None:
     me = PydanticObjectId()
     new = NewTask(owner_id=me, title="once")
     results = await asyncio.gather(
@@ -266,7 +250,7 @@ async def test_racing_creates_with_one_key_make_one_task(tasks_db: None) -> None
     assert theirs.created
 
 
-async def test_an_idempotency_key_expires_after_24_hours(tasks_db: None) -> None:
+async def test_an_idempotency_key_expires_after_24_hours(models_db: str) -> None:
     me = PydanticObjectId()
     new = NewTask(owner_id=me, title="daily")
     first = await insert_task(new, idempotency_key="day", now=BASE)
@@ -286,7 +270,7 @@ async def test_an_idempotency_key_expires_after_24_hours(tasks_db: None) -> None
     assert fresh.created
 
 
-async def test_updates_are_conditional_and_count_versions(tasks_db: None) -> None:
+async def test_updates_are_conditional_and_count_versions(models_db: str) -> None:
     me = PydanticObjectId()
     created = await insert_task(
         NewTask(owner_id=me, title="t", description="d", due_at=BASE),
