@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_COST_TIERS: dict[str, dict[str, float]] = {
@@ -117,3 +118,14 @@ class Settings(BaseSettings):
 def new_development_secret() -> str:
     """A random signing key for one development run (all its workers share it)."""
     return secrets.token_urlsafe(48)
+
+
+def load_settings(*, command: str = "taskql") -> Settings:
+    """Settings from the environment, or a one-line refusal that never echoes secret values."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        sys.exit(f"{command}: invalid configuration: {reasons}")
