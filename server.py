@@ -1,4 +1,5 @@
-"""taskql: the Starlette app, its lifespan, and the command line (`serve`, `services`)."""
+"""taskql: the Starlette app, its lifespan, and the command line (`serve`, `services`, `seed`,
+`schema`)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,35 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
-from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from auth.throttle import LocalCounters
+from graphiql.page import graphiql_response, graphiql_routes
 from models import DOCUMENT_MODELS, ensure_indexes
 from observability.health import check_readiness
 from observability.logging import configure_logging
 from schema.root import create_schema
-from schema.view import TaskqlGraphQL
-from settings import Settings, new_development_secret
+from schema.sdl import schema_sdl
+from seed.command import add_seed_command
+from settings import Settings, load_settings, new_development_secret
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
 from storage.redis import create_redis_client, redis_reachable
 from storage.services import provide_services
+from transport.http import GraphQLOverHttp
+from transport.websocket import GraphQLOverWebSocket
 
 log = logging.getLogger("taskql")
 
@@ -83,29 +90,43 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
             await mongo.close()
 
-    graphql = TaskqlGraphQL(
-        create_schema(settings),
-        graphql_ide="graphiql" if settings.graphiql else None,
+    schema = create_schema(settings)
+    http = GraphQLOverHttp(schema, graphiql=graphiql_response if settings.graphiql else None)
+    websocket = GraphQLOverWebSocket(
+        schema,
+        graphql_ide=None,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        allowed_origins=allowed_origins(settings),
     )
-    routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
+    routes: list[BaseRoute] = [
+        Route("/graphql", http.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", websocket),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    if settings.graphiql:
+        routes.extend(graphiql_routes())
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[cors(settings)])
 
 
-def load_settings() -> Settings:
-    """Settings from the environment, or a readable refusal (never echoing secret values)."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        reasons = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
-        sys.exit(f"taskql: invalid configuration: {reasons}")
+def allowed_origins(settings: Settings) -> tuple[str, ...]:
+    """Browser origins allowed to call the API (HTTP and websockets): any in development."""
+    if settings.cors_origins:
+        return settings.cors_origins
+    return () if settings.is_production else ("*",)
+
+
+def cors(settings: Settings) -> Middleware:
+    # Credentials travel in the Authorization header, never in cookies, so no
+    # allow_credentials: a page on an allowed origin still needs the user's token.
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=allowed_origins(settings),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "GraphQL-Cost"],
+        expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"],
+        max_age=600,
+    )
 
 
 def app_from_environment() -> Starlette:
@@ -166,6 +187,14 @@ def services(arguments: argparse.Namespace) -> None:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 
+def export_schema(arguments: argparse.Namespace) -> None:
+    sdl = schema_sdl(load_settings())
+    if arguments.output is None:
+        sys.stdout.write(sdl)
+    else:
+        Path(arguments.output).write_text(sdl, encoding="utf-8")
+
+
 def _export_overrides(arguments: argparse.Namespace) -> None:
     for name in ("host", "port", "workers"):
         value = getattr(arguments, name, None)
@@ -189,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         "services", help="run the embedded MongoDB and Redis and print their URLs"
     )
     services_parser.set_defaults(handler=services)
+    schema_parser = commands.add_parser(
+        "schema", help="print the schema as SDL (`make schema` writes schema.graphql)"
+    )
+    schema_parser.add_argument("--output", help="write to this file instead of stdout")
+    schema_parser.set_defaults(handler=export_schema)
+    add_seed_command(commands)
     return parser
 
 

@@ -20,7 +20,7 @@ ALGORITHMS = ["HS256"]
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
 
 
-class InvalidAccessToken(Exception):  # noqa: N818 -- schema/view.py imports this name
+class InvalidAccessToken(Exception):  # noqa: N818 -- transport/context.py imports this name
     """The token is missing, malformed, forged, expired or signed by an unknown key."""
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import strawberry
 from beanie import PydanticObjectId
 from redis.asyncio import Redis
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 
 from auth.throttle import LocalCounters
 from loaders import Loaders
@@ -19,8 +18,9 @@ from settings import Settings
 
 @dataclass
 class Context:
-    request: Request | WebSocket
-    response: Response | WebSocket
+    request: HTTPConnection
+    # Headers for the HTTP response (shared by the operations of a batch); None on websockets.
+    response_headers: MutableHeaders | None
     settings: Settings
     redis: Redis
     loaders: Loaders

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -14,6 +15,7 @@ from resolvers import auth, node, task, user
 from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterInput
 from schema.context import Info
 from schema.extensions.errors import ErrorCodes
+from schema.extensions.operation_name import OperationNameRequired
 from schema.node import Node
 from schema.scalars import DateTime
 from schema.task import (
@@ -179,7 +181,10 @@ class TaskqlSchema(strawberry.Schema):
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Any] = [ErrorCodes]
+    extensions: list[Any] = [ErrorCodes, OperationNameRequired]
+    if settings.is_production:
+        # Production answers only the operations its clients were built with.
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return TaskqlSchema(
         query=Query,
         mutation=Mutation,

@@ -1,4 +1,4 @@
-"""The GraphQL endpoint: Strawberry's ASGI view with our typed, per-request context."""
+"""Building the typed per-operation context: who is asking, from where, with fresh loaders."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 
 from auth.tokens import InvalidAccessToken, bearer_token, verify_access_token
 from loaders import create_loaders
@@ -33,24 +31,34 @@ def authenticate(
         return None, str(error)
 
 
-class TaskqlGraphQL(GraphQL[Context, None]):
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        state: Any = request.app.state.taskql
-        settings: Settings = state.settings
-        viewer_id, auth_error = authenticate(
-            request.headers.get("authorization"), settings=settings
-        )
-        return Context(
-            request=request,
-            response=response,
-            settings=settings,
-            redis=state.redis,
-            loaders=create_loaders(),
-            viewer_id=viewer_id,
-            auth_error=auth_error,
-            client_address=client_address(request, trusted_proxies=settings.trusted_proxies),
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-            login_fallback=state.login_fallback,
-        )
+def request_id_of(connection: HTTPConnection) -> str:
+    """The caller's X-Request-ID when it sent a sane one, else a new id."""
+    sent = connection.headers.get("x-request-id", "")
+    if 0 < len(sent) <= 128 and sent.isprintable():
+        return sent
+    return uuid.uuid4().hex
+
+
+def create_context(
+    connection: HTTPConnection,
+    *,
+    authorization: str | None,
+    request_id: str,
+    response_headers: MutableHeaders | None,
+) -> Context:
+    """A context for one operation; loaders are new each time, so no operation sees another's."""
+    state: Any = connection.app.state.taskql
+    settings: Settings = state.settings
+    viewer_id, auth_error = authenticate(authorization, settings=settings)
+    return Context(
+        request=connection,
+        response_headers=response_headers,
+        settings=settings,
+        redis=state.redis,
+        loaders=create_loaders(),
+        viewer_id=viewer_id,
+        auth_error=auth_error,
+        client_address=client_address(connection, trusted_proxies=settings.trusted_proxies),
+        request_id=request_id,
+        login_fallback=state.login_fallback,
+    )

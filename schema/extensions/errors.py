@@ -4,11 +4,11 @@ everything else is masked to INTERNAL_SERVER_ERROR with the request id and logge
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
-from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
 from schema.context import Context
@@ -16,8 +16,8 @@ from schema.errors import ErrorCode, TaskqlError
 
 log = logging.getLogger("taskql.errors")
 
-# Codes that set the HTTP status of the whole response (CONTRACT.md, status codes).
-HTTP_STATUS_FOR_CODE: dict[str, int] = {"THROTTLED": 429, "SERVICE_UNAVAILABLE": 503}
+# graphql-core ends validation and coercion messages with hints that map the schema out.
+SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
 
 
 class ErrorCodes(SchemaExtension):
@@ -29,8 +29,6 @@ class ErrorCodes(SchemaExtension):
         parse_failed = self.execution_context.graphql_document is None
         context = self.execution_context.context
         result.errors = [self._coded(error, parse_failed, context) for error in result.errors]
-        if isinstance(context, Context):
-            self._set_http_status(result.errors, context)
 
     def _coded(self, error: GraphQLError, parse_failed: bool, context: object) -> GraphQLError:
         original = error.original_error
@@ -40,7 +38,10 @@ class ErrorCodes(SchemaExtension):
             # Before execution: the document did not parse, did not validate, or a value
             # did not coerce (a scalar's parser raising is how coercion fails).
             code = "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED"
-            return _with(error, error.message, {"code": code})
+            message = error.message
+            if isinstance(context, Context) and context.settings.is_production:
+                message = SUGGESTION.sub("", message)
+            return _with(error, message, {"code": code})
         request_id = context.request_id if isinstance(context, Context) else None
         if isinstance(original, ConnectionFailure | ServerSelectionTimeoutError):
             log.error("MongoDB unreachable: %s", original, extra={"request_id": request_id})
@@ -57,19 +58,6 @@ class ErrorCodes(SchemaExtension):
         )
         internal: ErrorCode = "INTERNAL_SERVER_ERROR"
         return _with(error, "Internal server error.", {"code": internal, "requestId": request_id})
-
-    @staticmethod
-    def _set_http_status(errors: list[GraphQLError], context: Context) -> None:
-        for error in errors:
-            code = (error.extensions or {}).get("code")
-            status = HTTP_STATUS_FOR_CODE.get(str(code))
-            if status is None or not isinstance(context.response, Response):
-                continue
-            context.response.status_code = status
-            retry_after = (error.extensions or {}).get("retryAfter")
-            if retry_after is not None:
-                context.response.headers["Retry-After"] = str(retry_after)
-            return
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:

@@ -9,8 +9,8 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from redis.asyncio import Redis
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
 from strawberry import Schema
 from strawberry.types import ExecutionResult
 
@@ -66,7 +66,7 @@ class SchemaClient:
         }
         return Context(
             request=Request(scope),
-            response=Response(),
+            response_headers=MutableHeaders(),
             settings=self.settings,
             redis=self.redis,
             loaders=create_loaders(),

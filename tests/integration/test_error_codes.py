@@ -51,7 +51,7 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
     assert any(record.exc_info for record in caplog.records)  # the traceback is logged
 
 
-async def test_an_unreachable_database_is_service_unavailable_with_503(
+async def test_an_unreachable_database_is_service_unavailable(
     graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def unreachable(_: object) -> None:
@@ -60,7 +60,7 @@ async def test_an_unreachable_database_is_service_unavailable_with_503(
     monkeypatch.setattr(resolvers.user, "me", unreachable)
     executed = await graphql.execute("{ me { id } }")
     assert executed.codes == ["SERVICE_UNAVAILABLE"]
-    assert executed.context.response.status_code == 503
+    # transport/results.py turns this code into HTTP 503 (tests/unit/test_http_results.py).
 
 
 async def test_malformed_and_foreign_ids_are_bad_user_input(graphql: SchemaClient) -> None:
