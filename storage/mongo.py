@@ -8,14 +8,18 @@ from typing import Any
 
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient, ReadPreference
+from pymongo.monitoring import CommandListener
 
 PING_TIMEOUT = 1.0
 
 
-def create_mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
+def create_mongo_client(
+    url: str, *, event_listeners: Sequence[CommandListener] = ()
+) -> AsyncMongoClient[dict[str, Any]]:
     # Secondary reads would break read-your-writes, so the preference is pinned here.
     return AsyncMongoClient(
         url,
+        event_listeners=list(event_listeners),
         read_preference=ReadPreference.PRIMARY,
         tz_aware=True,
         serverSelectionTimeoutMS=5_000,

@@ -8,6 +8,7 @@ some refusals in plain text; this endpoint owns the transport and calls `schema.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 
 import orjson
@@ -19,6 +20,9 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from observability import graphql_operations
+from observability.db_commands import commands_for_request
+from observability.metrics import TaskqlMetrics
 from transport.body import MAX_BODY_BYTES, BodyTooLarge, read_limited_body
 from transport.context import create_context, request_id_of
 from transport.media import MediaType, prefers_html, response_media_type
@@ -51,6 +55,7 @@ class GraphQLOverHttp:
             return self.graphiql(request)
         media_type = response_media_type(accept)
         request_id = request_id_of(request)
+        started = time.perf_counter()
         try:
             operations, batch, allowed = await self._operations(request)
         except BodyTooLarge:
@@ -61,20 +66,24 @@ class GraphQLOverHttp:
                 status=413,
                 field="body",
             )
+            _observe(request, refused, operation_type="unknown", started=started)
             return _respond(refused.body, refused.status, media_type, request_id=request_id)
         except NotAGraphQLRequest as error:
             refused = refusal(error.message, code="BAD_USER_INPUT", status=400, field=error.field)
+            _observe(request, refused, operation_type="unknown", started=started)
             return _respond(refused.body, refused.status, media_type, request_id=request_id)
         except BatchSizeRefused as error:
             refused = refusal(error.message, code="QUERY_TOO_COMPLEX", status=400)
+            _observe(request, refused, operation_type="unknown", started=started)
             return _respond(refused.body, refused.status, media_type, request_id=request_id)
 
         headers = MutableHeaders()
         outcomes: list[Outcome] = []
         for operation in operations:
             # In order, one at a time: a batch's mutations apply in the order they were sent.
-            outcomes.append(
-                await self._execute(
+            started = time.perf_counter()
+            with commands_for_request():
+                executed = await self._execute(
                     operation,
                     request=request,
                     allowed=allowed,
@@ -82,7 +91,10 @@ class GraphQLOverHttp:
                     request_id=request_id,
                     headers=headers,
                 )
+            _observe(
+                request, executed, operation_type=_type_of(operation, executed), started=started
             )
+            outcomes.append(executed)
         if batch:
             status, retry_after = batch_status(outcomes)
             body: object = [item.body for item in outcomes]
@@ -158,6 +170,21 @@ class GraphQLOverHttp:
             failed.body["errors"][0]["extensions"]["requestId"] = request_id
             return failed
         return outcome(result, media_type=media_type)
+
+
+def _type_of(operation: OperationRequest, executed: Outcome) -> str:
+    if "GRAPHQL_PARSE_FAILED" in executed.codes:
+        return "unknown"
+    return graphql_operations.operation_type(operation.query, operation.operation_name)
+
+
+def _observe(request: Request, result: Outcome, *, operation_type: str, started: float) -> None:
+    metrics: TaskqlMetrics = request.app.state.taskql.metrics
+    metrics.observe_operation(
+        operation_type=operation_type,
+        outcome=graphql_operations.operation_outcome(result.codes),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _request_error(message: str, *, code: str, media_type: MediaType) -> Outcome:

@@ -37,6 +37,13 @@ class Outcome:
     def throttled(self) -> bool:
         return self.status == 429
 
+    @property
+    def codes(self) -> list[str | None]:
+        """The `extensions.code` of each error in the body."""
+        return [
+            (error.get("extensions") or {}).get("code") for error in self.body.get("errors", [])
+        ]
+
 
 def outcome(result: ExecutionResult, *, media_type: MediaType) -> Outcome:
     errors = result.errors or []
