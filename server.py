@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -27,9 +28,17 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from auth.throttle import LocalCounters
 from graphiql.page import graphiql_response, graphiql_routes
+from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, ensure_indexes
+from observability.db_commands import CommandMetrics
 from observability.health import check_readiness
 from observability.logging import configure_logging
+from observability.metrics import (
+    MULTIPROCESS_DIRECTORY_VARIABLE,
+    TaskqlMetrics,
+    metrics_authorised,
+    worker_metrics_directory,
+)
 from schema.root import create_schema
 from schema.sdl import schema_sdl
 from seed.command import add_seed_command
@@ -51,6 +60,8 @@ class AppState:
     settings: Settings
     mongo: AsyncMongoClient[dict[str, Any]]
     redis: Redis
+    metrics: TaskqlMetrics
+    cache: ObjectCache
     login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
@@ -71,6 +82,18 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(readiness.as_json(), status_code=readiness.http_status)
 
 
+async def metrics(request: Request) -> Response:
+    state = app_state(request)
+    authorization = request.headers.get("authorization")
+    if not metrics_authorised(authorization, token=state.settings.metrics_token):
+        return PlainTextResponse(
+            "/metrics needs the metrics bearer token.\n",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app for `settings`, whose MongoDB and Redis URLs must be set."""
     if settings.mongodb_url is None or settings.redis_url is None or not settings.jwt_secret:
@@ -79,16 +102,21 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        mongo = create_mongo_client(mongodb_url)
+        process_metrics = TaskqlMetrics()
+        mongo = create_mongo_client(mongodb_url, event_listeners=[CommandMetrics(process_metrics)])
         redis = create_redis_client(redis_url)
         try:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
             await ensure_indexes()
-            app.state.taskql = AppState(settings=settings, mongo=mongo, redis=redis)
+            cache = ObjectCache(redis if settings.cache_enabled else None, metrics=process_metrics)
+            app.state.taskql = AppState(
+                settings=settings, mongo=mongo, redis=redis, metrics=process_metrics, cache=cache
+            )
             yield
         finally:
             await redis.aclose()
             await mongo.close()
+            process_metrics.close()
 
     schema = create_schema(settings)
     http = GraphQLOverHttp(schema, graphiql=graphiql_response if settings.graphiql else None)
@@ -103,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", websocket),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     if settings.graphiql:
         routes.extend(graphiql_routes())
@@ -143,9 +172,15 @@ def serve(arguments: argparse.Namespace) -> None:
     _export_overrides(arguments)
     configure_logging()
     settings = load_settings()
-    with provide_services(settings) as urls:
+    with (
+        provide_services(settings) as urls,
+        worker_metrics_directory(workers=settings.workers) as metrics_directory,
+    ):
         os.environ["MONGODB_URL"] = urls.mongodb_url
         os.environ["REDIS_URL"] = urls.redis_url
+        if metrics_directory is not None:
+            # Read by prometheus-client when each worker imports it: one scrape sees them all.
+            os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(metrics_directory)
         if not settings.jwt_secret:
             log.warning("JWT_SECRET unset: signing with a random key for this run only")
             os.environ["JWT_SECRET"] = new_development_secret()

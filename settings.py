@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     subscriber_queue: int = Field(default=1_000, ge=1, validation_alias="TASKQL_SUBSCRIBER_QUEUE")
     graphiql_enabled: bool | None = Field(default=None, validation_alias="TASKQL_GRAPHIQL")
     metrics_token: str | None = Field(default=None, validation_alias="TASKQL_METRICS_TOKEN")
+    # Off only to measure what the object cache is worth (bench/); reads then go to MongoDB.
+    cache_enabled: bool = Field(default=True, validation_alias="TASKQL_CACHE")
 
     _split = field_validator("jwt_secret", "trusted_proxies", "cors_origins", mode="before")(
         _split_commas

@@ -101,7 +101,20 @@ def parse_task(raw: Mapping[str, Any]) -> TaskDocument:
     return document
 
 
-async def find_tasks(ids: list[PydanticObjectId]) -> dict[PydanticObjectId, TaskDocument]:
-    """Tasks by id in one `$in` query; missing ids are simply absent."""
-    found = await TaskDocument.find({"_id": {"$in": ids}}).to_list()
-    return {task.id: task for task in found if task.id is not None}
+TaskRef = tuple[PydanticObjectId, PydanticObjectId]
+"""A task's owner and id: every lookup names the owner, so at scale it reaches one shard."""
+
+
+async def find_tasks(refs: list[TaskRef]) -> dict[TaskRef, TaskDocument]:
+    """Tasks by owner and id in one query; missing ones (or another owner's) are absent."""
+    by_owner: dict[PydanticObjectId, list[PydanticObjectId]] = {}
+    for owner_id, task_id in refs:
+        by_owner.setdefault(owner_id, []).append(task_id)
+    clauses = [{"owner_id": owner, "_id": {"$in": ids}} for owner, ids in by_owner.items()]
+    query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+    found: dict[TaskRef, TaskDocument] = {}
+    async for raw in TaskDocument.get_pymongo_collection().find(query):
+        task = parse_task(raw)
+        assert task.id is not None
+        found[(task.owner_id, task.id)] = task
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +29,24 @@ class UserDocument(Document):
         name = "users"
         keep_nulls = False
         indexes = [IndexModel([("email", ASCENDING)], name="email_unique", unique=True)]
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What reads may know of a user: never the password hash (it is what gets cached)."""
+
+    id: PydanticObjectId
+    email: str
+    name: str
+    tier: UserTier
+    created_at: datetime
+
+
+def profile_of(user: UserDocument) -> UserProfile:
+    assert user.id is not None
+    return UserProfile(
+        id=user.id, email=user.email, name=user.name, tier=user.tier, created_at=user.created_at
+    )
 
 
 def normalise_email(email: str) -> str:
@@ -60,10 +79,21 @@ async def find_user_by_email(email: str) -> UserDocument | None:
     return await UserDocument.find_one({"email": normalise_email(email)})
 
 
-async def find_users(ids: list[PydanticObjectId]) -> dict[PydanticObjectId, UserDocument]:
-    """Users by id in one `$in` query; missing ids are simply absent."""
-    found = await UserDocument.find({"_id": {"$in": ids}}).to_list()
-    return {user.id: user for user in found if user.id is not None}
+async def find_user_profiles(ids: list[PydanticObjectId]) -> dict[PydanticObjectId, UserProfile]:
+    """Users by id in one `$in` query, without their password hashes; missing ids are absent."""
+    cursor = UserDocument.get_pymongo_collection().find(
+        {"_id": {"$in": ids}}, projection={"password_hash": False}
+    )
+    return {
+        PydanticObjectId(raw["_id"]): UserProfile(
+            id=PydanticObjectId(raw["_id"]),
+            email=raw["email"],
+            name=raw["name"],
+            tier=raw.get("tier", "user"),
+            created_at=raw["created_at"],
+        )
+        async for raw in cursor
+    }
 
 
 async def set_password_hash(

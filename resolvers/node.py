@@ -12,10 +12,11 @@ from schema.user import User
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:
     viewer_id = info.context.require_viewer()
-    type_name, object_id = decode_global_id(id)
+    type_name, object_ids = decode_global_id(id)
     if type_name == "User":
-        document = await info.context.loaders.users.load(object_id)
-        return None if document is None else User.from_document(document)
+        profile = await info.context.loaders.users.load(object_ids[0])
+        return None if profile is None else User.from_profile(profile)
     if type_name == "Task":
-        return await visible_task(info, object_id, viewer_id=viewer_id)
+        owner_id, task_id = object_ids
+        return await visible_task(info, owner_id, task_id, viewer_id=viewer_id)
     return None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import strawberry
 from beanie import PydanticObjectId
 
+from loaders.task import write_through_task
 from models.task import TaskDocument
 from models.task_writes import UpdateFailure, insert_task
 from models.task_writes import delete_task as delete_document
@@ -15,7 +16,7 @@ from models.task_writes import update_task as update_document
 from resolvers.task_changes import idempotency_key, new_task, task_changes
 from schema.context import Info
 from schema.errors import TaskqlError, not_found
-from schema.node import decode_global_id, encode_global_id
+from schema.node import decode_task_id, encode_global_id
 from schema.scalars import to_utc_millis
 from schema.task import (
     CreateTaskInput,
@@ -33,19 +34,23 @@ def _now() -> datetime:
 
 
 async def visible_task(
-    info: Info, object_id: PydanticObjectId, *, viewer_id: PydanticObjectId
+    info: Info,
+    owner_id: PydanticObjectId,
+    task_id: PydanticObjectId,
+    *,
+    viewer_id: PydanticObjectId,
 ) -> Task | None:
     """The task if it exists and is the viewer's; None otherwise (the two look alike)."""
-    document: TaskDocument | None = await info.context.loaders.tasks.load(object_id)
-    if document is None or document.owner_id != viewer_id:
+    if owner_id != viewer_id:
         return None
-    return Task.from_document(document)
+    document: TaskDocument | None = await info.context.loaders.tasks.load((owner_id, task_id))
+    return None if document is None else Task.from_document(document)
 
 
 async def task(info: Info, id: strawberry.ID) -> Task | None:
     viewer_id = info.context.require_viewer()
-    _, object_id = decode_global_id(id, field="id", expected_type="Task")
-    return await visible_task(info, object_id, viewer_id=viewer_id)
+    owner_id, task_id = decode_task_id(id, field="id")
+    return await visible_task(info, owner_id, task_id, viewer_id=viewer_id)
 
 
 async def tasks(info: Info, arguments: TaskListArguments) -> TaskConnection:
@@ -53,10 +58,12 @@ async def tasks(info: Info, arguments: TaskListArguments) -> TaskConnection:
     return await task_connection(info, owner_id=viewer_id, arguments=arguments)
 
 
-def _written(info: Info, document: TaskDocument) -> Task:
-    """Later reads in this request see the write."""
+async def _written(info: Info, document: TaskDocument) -> Task:
+    """MongoDB has the write: now the cache (for every instance) and this request's loaders."""
     assert document.id is not None
-    info.context.loaders.tasks.clear(document.id).prime(document.id, document)
+    await write_through_task(info.context.cache, document)
+    ref = (document.owner_id, document.id)
+    info.context.loaders.tasks.clear(ref).prime(ref, document)
     info.context.loaders.forget_task_lists()
     return Task.from_document(document)
 
@@ -66,13 +73,15 @@ async def create_task(info: Info, input: CreateTaskInput) -> Task:
     values = new_task(input, owner_id=viewer_id)
     key = idempotency_key(input)
     created = await insert_task(values, idempotency_key=key, now=_now())
-    return _written(info, created.task)
+    return await _written(info, created.task)
 
 
 async def update_task(info: Info, input: UpdateTaskInput) -> Task:
     viewer_id = info.context.require_viewer()
-    _, task_id = decode_global_id(input.id, field="input.id", expected_type="Task")
+    owner_id, task_id = decode_task_id(input.id, field="input.id")
     changes = task_changes(input)
+    if owner_id != viewer_id:
+        raise not_found()
     outcome = await update_document(
         task_id,
         owner_id=viewer_id,
@@ -88,14 +97,16 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
             "The task changed since that version: read it again, then retry.",
             field="input.expectedVersion",
         )
-    return _written(info, outcome)
+    return await _written(info, outcome)
 
 
 async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
     viewer_id = info.context.require_viewer()
-    _, task_id = decode_global_id(id, field="id", expected_type="Task")
-    if not await delete_document(task_id, owner_id=viewer_id):
+    owner_id, task_id = decode_task_id(id, field="id")
+    if owner_id != viewer_id or not await delete_document(task_id, owner_id=viewer_id):
         raise not_found()
-    info.context.loaders.tasks.clear(task_id).prime(task_id, None)
+    await info.context.cache.task_deleted(owner_id, task_id)
+    ref = (owner_id, task_id)
+    info.context.loaders.tasks.clear(ref).prime(ref, None)
     info.context.loaders.forget_task_lists()
-    return encode_global_id("Task", task_id)
+    return encode_global_id("Task", owner_id, task_id)

@@ -11,5 +11,5 @@ async def me(info: Info) -> User | None:
     viewer_id = info.context.viewer_id
     if viewer_id is None:
         return None
-    document = await info.context.loaders.users.load(viewer_id)
-    return None if document is None else User.from_document(document)
+    profile = await info.context.loaders.users.load(viewer_id)
+    return None if profile is None else User.from_profile(profile)

@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from auth.throttle import LocalCounters
 from loaders import Loaders
+from loaders.cache import ObjectCache
 from schema.errors import unauthenticated
 from settings import Settings
 
@@ -23,6 +24,7 @@ class Context:
     response_headers: MutableHeaders | None
     settings: Settings
     redis: Redis
+    cache: ObjectCache
     loaders: Loaders
     viewer_id: PydanticObjectId | None
     auth_error: str | None

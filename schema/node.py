@@ -19,21 +19,34 @@ class Node:
     id: strawberry.ID = strawberry.field(description="The object's opaque, global id.")
 
 
-def encode_global_id(type_name: str, object_id: PydanticObjectId) -> strawberry.ID:
-    raw = f"{type_name}:{object_id}".encode()
+# How many object ids each type's global id carries: a task's names its owner too, so a lookup
+# by id reaches one shard (and one cache slot) without a scatter.
+ID_PARTS = {"User": 1, "Task": 2}
+
+
+def encode_global_id(type_name: str, *object_ids: PydanticObjectId) -> strawberry.ID:
+    raw = ":".join([type_name, *map(str, object_ids)]).encode()
     return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
 
 
 def decode_global_id(
     value: str, *, field: str = "id", expected_type: str | None = None
-) -> tuple[str, PydanticObjectId]:
-    """The type name and object id inside a global id; BAD_USER_INPUT when malformed."""
+) -> tuple[str, tuple[PydanticObjectId, ...]]:
+    """The type name and object ids inside a global id; BAD_USER_INPUT when malformed."""
     try:
         padded = value + "=" * (-len(value) % 4)
-        type_name, _, raw_id = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        object_id = PydanticObjectId(raw_id)
+        type_name, *raw_ids = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+        object_ids = tuple(PydanticObjectId(raw_id) for raw_id in raw_ids)
     except (binascii.Error, UnicodeError, InvalidId, ValueError, TypeError):
         raise bad_input(field, f"`{field}` is not a valid id.") from None
+    if len(object_ids) != ID_PARTS.get(type_name, 1):
+        raise bad_input(field, f"`{field}` is not a valid id.")
     if expected_type is not None and type_name != expected_type:
         raise bad_input(field, f"`{field}` is not the id of a {expected_type}.")
-    return type_name, object_id
+    return type_name, object_ids
+
+
+def decode_task_id(value: str, *, field: str) -> tuple[PydanticObjectId, PydanticObjectId]:
+    """A task's owner and id, from its global id."""
+    _, (owner_id, task_id) = decode_global_id(value, field=field, expected_type="Task")
+    return owner_id, task_id

@@ -14,7 +14,7 @@ from beanie import PydanticObjectId
 from models.task import TaskDocument
 from models.task_query import BoundaryProbe, Keyset, Side, TaskFilterSpec, TaskPageQuery, keyset_of
 from models.task_reads import StatusCounts, TaskPage
-from models.user import UserDocument
+from models.user import UserProfile
 from schema.context import Info
 from schema.node import Node, encode_global_id
 from schema.pagination import encode_cursor, page_window
@@ -67,16 +67,16 @@ class Task(Node):
 
     @strawberry.field(description="The user the task belongs to.")
     async def owner(self, info: Info) -> User:
-        document: UserDocument | None = await info.context.loaders.users.load(self.owner_id)
-        if document is None:
+        profile: UserProfile | None = await info.context.loaders.users.load(self.owner_id)
+        if profile is None:
             raise LookupError(f"the owner of task {self.id} does not exist")
-        return User.from_document(document)
+        return User.from_profile(profile)
 
     @classmethod
     def from_document(cls, document: TaskDocument) -> Task:
         assert document.id is not None
         return cls(
-            id=encode_global_id("Task", document.id),
+            id=encode_global_id("Task", document.owner_id, document.id),
             title=document.title,
             description=document.description,
             status=TaskStatus(document.status),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models.task_reads import StatusCounts
-from models.user import UserDocument
+from models.user import UserDocument, UserProfile, profile_of
 from schema.context import Info
 from schema.node import Node, encode_global_id
 from schema.task_inputs import (
@@ -29,17 +29,17 @@ if TYPE_CHECKING:
 class User(Node):
     name: str = strawberry.field(description="The user's display name.")
     created_at: datetime = strawberry.field(description="When the user registered.")
-    document: strawberry.Private[UserDocument]
+    profile: strawberry.Private[UserProfile]
     # Set where the API hands users their own account (AuthPayload.user): a sign-in request
     # carries no token yet, but the user it answers is themself.
     shown_to_self: strawberry.Private[bool] = False
 
     def is_viewer(self, info: Info) -> bool:
-        return self.shown_to_self or info.context.viewer_id == self.document.id
+        return self.shown_to_self or info.context.viewer_id == self.profile.id
 
     @strawberry.field(description="Visible only to the user themself; null for anyone else.")
     def email(self, info: Info) -> str | None:
-        return self.document.email if self.is_viewer(info) else None
+        return self.profile.email if self.is_viewer(info) else None
 
     @strawberry.field(
         description="The user's tasks, 20 per page when neither first nor last is given. Only "
@@ -61,7 +61,7 @@ class User(Node):
 
         return await task_connection(
             info,
-            owner_id=self.document.id if self.is_viewer(info) else None,
+            owner_id=self.profile.id if self.is_viewer(info) else None,
             arguments=TaskListArguments(first, after, last, before, filter, order_by),
         )
 
@@ -73,19 +73,21 @@ class User(Node):
     ) -> Annotated[TaskCounts, strawberry.lazy("schema.task")]:
         from schema.task import TaskCounts  # noqa: PLC0415 -- as in `tasks`
 
-        owner_id = self.document.id
         counts = StatusCounts()
-        if owner_id is not None and self.is_viewer(info):
-            counts = await info.context.loaders.task_counts.load(owner_id)
+        if self.is_viewer(info):
+            counts = await info.context.loaders.task_counts.load(self.profile.id)
         return TaskCounts.from_counts(counts)
 
     @classmethod
-    def from_document(cls, document: UserDocument, *, shown_to_self: bool = False) -> User:
-        assert document.id is not None
+    def from_profile(cls, profile: UserProfile, *, shown_to_self: bool = False) -> User:
         return cls(
-            id=encode_global_id("User", document.id),
-            name=document.name,
-            created_at=document.created_at,
-            document=document,
+            id=encode_global_id("User", profile.id),
+            name=profile.name,
+            created_at=profile.created_at,
+            profile=profile,
             shown_to_self=shown_to_self,
         )
+
+    @classmethod
+    def from_document(cls, document: UserDocument, *, shown_to_self: bool = False) -> User:
+        return cls.from_profile(profile_of(document), shown_to_self=shown_to_self)

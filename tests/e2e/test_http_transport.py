@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from beanie import PydanticObjectId
 
+from schema.node import decode_global_id, encode_global_id
 from tests.e2e.api import Api, SignedInUser
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +87,8 @@ async def test_request_errors_are_200_as_json_and_400_as_graphql_response(
 
 async def test_field_errors_are_executed_200_for_both_media_types(api: Api) -> None:
     user = await api.register()
-    missing = "VGFzazo2NWYwMDAwMDAwMDAwMDAwMDAwMDAwMDE"
+    _, (owner,) = decode_global_id(user.id)
+    missing = encode_global_id("Task", owner, PydanticObjectId())
     query = {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": "%%%"}}
     for accept in (JSON, MODERN):
         reply = await post(api, query, accept=accept, user=user)

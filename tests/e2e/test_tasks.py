@@ -32,7 +32,12 @@ query($first: Int, $after: String, $last: Int, $before: String, $filter: TaskFil
   }
 }
 """
-MISSING_ID = base64.urlsafe_b64encode(b"Task:65f000000000000000000001").decode().rstrip("=")
+# Well formed (owner and task ids), naming no task.
+MISSING_ID = (
+    base64.urlsafe_b64encode(b"Task:65f000000000000000000009:65f000000000000000000001")
+    .decode()
+    .rstrip("=")
+)
 
 
 async def create(api: Api, user: SignedInUser, **fields: Any) -> dict[str, Any]:

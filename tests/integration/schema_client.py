@@ -16,6 +16,8 @@ from strawberry.types import ExecutionResult
 
 from auth.throttle import LocalCounters
 from loaders import create_loaders
+from loaders.cache import ObjectCache
+from observability.metrics import TaskqlMetrics
 from schema.context import Context
 from schema.root import create_schema
 from settings import Settings
@@ -42,6 +44,8 @@ class SchemaClient:
         self.settings = settings
         self.redis = redis
         self.login_fallback = LocalCounters()
+        self.metrics = TaskqlMetrics()
+        self.cache = ObjectCache(redis, metrics=self.metrics)
 
     @classmethod
     def open(cls, *, mongodb_url: str, database: str, redis_url: str) -> SchemaClient:
@@ -69,7 +73,8 @@ class SchemaClient:
             response_headers=MutableHeaders(),
             settings=self.settings,
             redis=self.redis,
-            loaders=create_loaders(),
+            cache=self.cache,
+            loaders=create_loaders(self.cache),
             viewer_id=viewer_id,
             auth_error=None,
             client_address="127.0.0.1",

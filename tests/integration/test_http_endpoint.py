@@ -13,6 +13,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from auth.throttle import LocalCounters
+from loaders.cache import ObjectCache
+from observability.metrics import TaskqlMetrics
 from settings import Settings
 from transport.http import GraphQLOverHttp
 
@@ -36,8 +38,13 @@ def page(_: Request) -> Response:
 def client(schema: SpySchema) -> httpx.AsyncClient:
     endpoint = GraphQLOverHttp(schema, graphiql=page)  # type: ignore[arg-type]
     app = Starlette(routes=[Route("/graphql", endpoint.handle, methods=["GET", "POST"])])
+    metrics = TaskqlMetrics()
     app.state.taskql = SimpleNamespace(
-        settings=Settings(), redis=None, login_fallback=LocalCounters()
+        settings=Settings(),
+        redis=None,
+        login_fallback=LocalCounters(),
+        metrics=metrics,
+        cache=ObjectCache(None, metrics=metrics),
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

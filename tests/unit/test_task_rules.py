@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import strawberry
 from beanie import PydanticObjectId
 
 from models.task_query import TaskFilterSpec
 from models.task_writes import update_document
 from resolvers.task_changes import idempotency_key, new_task, task_changes
 from schema.errors import TaskqlError
+from schema.node import encode_global_id
 from schema.task import CreateTaskInput, TaskFilter, TaskPriority, TaskStatus, UpdateTaskInput
 from schema.task_rules import (
     check_description,
@@ -23,7 +23,7 @@ from schema.task_rules import (
 )
 
 OWNER = PydanticObjectId()
-TASK_ID = strawberry.ID("VGFzazo2NWYwMDAwMDAwMDAwMDAwMDAwMDAwMDE")
+TASK_ID = encode_global_id("Task", PydanticObjectId(), PydanticObjectId())
 DUE = datetime(2026, 6, 1, tzinfo=UTC)
 
 

@@ -1,0 +1,440 @@
+"""The Redis object cache behind the loaders: read-through (one MGET round trip, one MongoDB
+query for the misses, one pipelined fill) and write-through after MongoDB has the write.
+
+Three kinds of entries, each safe against a fill racing a write:
+- plain (users): immutable through the API, filled when absent;
+- versioned (tasks): a fill or write lands only over an older version (one Lua script
+  compares), and a delete leaves a tombstone that no late fill can overwrite;
+- generational (pages, totals, probes, counts): stamped with the owner's generation read
+  before MongoDB was; every write sets a new random generation, and a fill lands only if the
+  generation is still the one it read, so no list computed before a write survives it.
+
+Redis failing never fails a request: the breaker skips Redis for a cool-down and reads go to
+MongoDB. A process that saw Redis fail bumps the cluster-wide epoch when it comes back, before
+it serves from the cache again: every entry that a write made during the outage could not
+invalidate is retired. Processes that never lost Redis read the epoch every few seconds; until
+then, and for writes whose invalidation had to wait, an entry may outlive a write by at most
+its TTL (counted in taskql_cache_invalidations_delayed_total).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from beanie import PydanticObjectId
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from loaders.breaker import CircuitBreaker
+from loaders.cache_keys import (
+    EPOCH_KEY,
+    GENERATION_TTL_SECONDS,
+    NO_GENERATION,
+    TTL_SECONDS,
+    CacheKeys,
+    CacheKind,
+    of_generation,
+    payload_if_current,
+    tombstone,
+    unversioned,
+    versioned,
+)
+from loaders.cache_metrics import CacheMetrics
+
+log = logging.getLogger("taskql.cache")
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
+Owner = PydanticObjectId
+
+# Sets each value only over an older version (or nothing); ARGV[1] is the TTL in ms.
+_FILL_VERSIONED = """
+for i, key in ipairs(KEYS) do
+  local new = ARGV[i + 1]
+  local current = redis.call('GET', key)
+  if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(new, 1, 12)) then
+    redis.call('SET', key, new, 'PX', ARGV[1])
+  end
+end
+return 0
+"""
+
+# After a write: the task's new version (or tombstone) over any older one, and a new
+# generation for its owner, retiring every list and count computed before the write.
+_WRITE = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(ARGV[1], 1, 12)) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 0
+"""
+
+# Fills lists only while the owner's generation is still the one read before MongoDB was.
+_FILL_IF_GENERATION = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+if generation ~= ARGV[1] then
+  return 0
+end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[2])
+end
+return 1
+"""
+
+_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Codec(Generic[V]):
+    encode: Callable[[V], bytes]
+    decode: Callable[[bytes], V]
+
+
+class ObjectCache:
+    """One per process, shared by its requests (loaders stay per request)."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        *,
+        metrics: CacheMetrics,
+        breaker: CircuitBreaker | None = None,
+        epoch_refresh_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # None: caching disabled by configuration, every read goes to MongoDB.
+        self.redis = redis
+        self.metrics = metrics
+        self.breaker = breaker or CircuitBreaker()
+        self.epoch_refresh_seconds = epoch_refresh_seconds
+        self.clock = clock
+        self._keys = CacheKeys(0)
+        self._epoch_read_at: float | None = None
+        self._delayed_invalidations = 0
+        if redis is not None:
+            self._fill_versioned = redis.register_script(_FILL_VERSIONED)
+            self._write = redis.register_script(_WRITE)
+            self._fill_if_generation = redis.register_script(_FILL_IF_GENERATION)
+
+    @property
+    def degraded(self) -> bool:
+        return self.redis is not None and self.breaker.is_open
+
+    # Reads.
+
+    async def plain(
+        self,
+        kind: CacheKind,
+        ids: Sequence[K],
+        *,
+        key_of: Callable[[CacheKeys, K], str],
+        fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+        codec: Codec[V],
+    ) -> list[V | None]:
+        """Entries that never change once written: cached when found, fetched when absent.
+        Each id is its own hash tag (a user's entries live with the user)."""
+        cached = await self._mget(ids, owner_of=_own_tag, key_of=key_of)
+        found: dict[K, V] = {
+            key: codec.decode(raw) for key, raw in (cached or {}).items() if raw is not None
+        }
+        missing = [key for key in dict.fromkeys(ids) if key not in found]
+        self._count(kind, hits=len(found), misses=len(missing), failed=cached is None)
+        if missing:
+            fetched = await fetch(missing)
+            found.update(fetched)
+            await self._set_all(kind, {key: codec.encode(v) for key, v in fetched.items()}, key_of)
+        return [found.get(key) for key in ids]
+
+    async def versioned(
+        self,
+        kind: CacheKind,
+        refs: Sequence[tuple[Owner, K]],
+        *,
+        key_of: Callable[[CacheKeys, Owner, K], str],
+        version_of: Callable[[V], int],
+        fetch: Callable[[list[tuple[Owner, K]]], Awaitable[dict[tuple[Owner, K], V]]],
+        codec: Codec[V],
+    ) -> list[V | None]:
+        """Versioned entries (tasks), each owned: a tombstone answers None without MongoDB."""
+        cached = await self._mget(
+            refs, owner_of=lambda ref: ref[0], key_of=lambda keys, ref: key_of(keys, *ref)
+        )
+        found: dict[tuple[Owner, K], V | None] = {}
+        for ref, raw in (cached or {}).items():
+            if raw is not None:
+                payload = unversioned(raw)
+                found[ref] = None if payload is None else codec.decode(payload)
+        missing = [ref for ref in dict.fromkeys(refs) if ref not in found]
+        self._count(kind, hits=len(found), misses=len(missing), failed=cached is None)
+        if missing:
+            fetched = await fetch(missing)
+            found.update(fetched)
+            values = {ref: versioned(version_of(v), codec.encode(v)) for ref, v in fetched.items()}
+            await self._fill_owned(
+                values, key_of=lambda keys, ref: key_of(keys, *ref), ttl=TTL_SECONDS[kind]
+            )
+        return [found.get(ref) for ref in refs]
+
+    async def generational(
+        self,
+        kind: CacheKind,
+        items: Sequence[K],
+        *,
+        owner_of: Callable[[K], Owner],
+        key_of: Callable[[CacheKeys, K], str],
+        fetch: Callable[[list[K]], Awaitable[list[V | Exception]]],
+        codec: Codec[V],
+    ) -> list[V | Exception]:
+        """Lists and counts: valid only under the owner's current generation. A key whose
+        query failed gets its exception (the loader raises it for that key alone)."""
+        unique = list(dict.fromkeys(items))
+        read = await self._mget_with_generations(unique, owner_of=owner_of, key_of=key_of)
+        generations, cached = read if read is not None else ({}, {})
+        found: dict[K, V | Exception] = {}
+        for item, raw in cached.items():
+            generation = generations.get(owner_of(item), NO_GENERATION)
+            payload = None if raw is None else payload_if_current(raw, generation)
+            if payload is not None:
+                found[item] = codec.decode(payload)
+        missing = [item for item in unique if item not in found]
+        self._count(kind, hits=len(found), misses=len(missing), failed=read is None)
+        if missing:
+            values = await fetch(missing)
+            found.update(zip(missing, values, strict=True))
+            if read is not None:
+                await self._fill_generational(
+                    {
+                        item: codec.encode(value)
+                        for item, value in zip(missing, values, strict=True)
+                        if not isinstance(value, Exception)
+                    },
+                    generations=generations,
+                    owner_of=owner_of,
+                    key_of=key_of,
+                    ttl=TTL_SECONDS[kind],
+                )
+        return [found[item] for item in items]
+
+    # Writes: called after MongoDB acknowledged the write.
+
+    async def task_written(self, owner_id: Owner, task_id: PydanticObjectId, value: bytes) -> None:
+        """The task's new versioned value (or tombstone), and a new generation for its owner."""
+
+        async def write(redis: Redis, keys: CacheKeys) -> bool:
+            ttl_ms = TTL_SECONDS[CacheKind.TASK] * 1000
+            await self._write(
+                keys=[keys.task(owner_id, task_id), keys.generation(owner_id)],
+                args=[value, ttl_ms, _new_generation(), GENERATION_TTL_SECONDS * 1000],
+                client=redis,
+            )
+            return True
+
+        if await self._call(write) is None and self.redis is not None:
+            # Retired with everything else by the epoch bump when Redis is back.
+            self._delayed_invalidations += 1
+
+    async def task_deleted(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
+        await self.task_written(owner_id, task_id, tombstone())
+
+    # Redis plumbing.
+
+    async def _call(self, operation: Callable[[Redis, CacheKeys], Awaitable[T]]) -> T | None:
+        """Runs `operation` unless caching is off or the breaker is open; None when skipped
+        or failed (the caller falls back to MongoDB)."""
+        redis = self.redis
+        if redis is None or not self.breaker.allows():
+            return None
+        try:
+            if self.breaker.saw_outage:
+                await self._retire_everything(redis)
+            elif self._epoch_due():
+                await self._read_epoch(redis)
+            result = await operation(redis, self._keys)
+        except _REDIS_FAILURES as error:
+            if not self.breaker.saw_outage:
+                log.warning("cache bypassed: Redis failed (%s)", error)
+            self.breaker.failed()
+            return None
+        self.breaker.succeeded()
+        return result
+
+    async def _retire_everything(self, redis: Redis) -> None:
+        epoch = int(await redis.incr(EPOCH_KEY))
+        self._use_epoch(epoch)
+        delayed, self._delayed_invalidations = self._delayed_invalidations, 0
+        self.metrics.invalidations_delayed.inc(delayed)
+        log.warning(
+            "Redis is back: cache epoch %d retires every older entry (%d writes had to wait)",
+            epoch,
+            delayed,
+        )
+
+    def _epoch_due(self) -> bool:
+        read_at = self._epoch_read_at
+        return read_at is None or self.clock() - read_at >= self.epoch_refresh_seconds
+
+    async def _read_epoch(self, redis: Redis) -> None:
+        raw = await redis.get(EPOCH_KEY)
+        self._use_epoch(int(raw) if raw is not None else 0)
+
+    def _use_epoch(self, epoch: int) -> None:
+        self._keys = CacheKeys(epoch)
+        self._epoch_read_at = self.clock()
+
+    async def _mget(
+        self,
+        items: Sequence[K],
+        *,
+        owner_of: Callable[[K], Owner],
+        key_of: Callable[[CacheKeys, K], str],
+    ) -> dict[K, bytes | None] | None:
+        by_owner = _group(list(dict.fromkeys(items)), owner_of)
+        if not by_owner:
+            return {}
+
+        async def read(redis: Redis, keys: CacheKeys) -> dict[K, bytes | None]:
+            # One MGET per hash tag (one Cluster slot each), all in one round trip.
+            async with redis.pipeline(transaction=False) as pipe:
+                for owned in by_owner.values():
+                    pipe.mget([key_of(keys, item) for item in owned])
+                replies: list[list[bytes | None]] = await pipe.execute()
+            cached: dict[K, bytes | None] = {}
+            for owned, values in zip(by_owner.values(), replies, strict=True):
+                cached.update(zip(owned, values, strict=True))
+            return cached
+
+        return await self._call(read)
+
+    async def _mget_with_generations(
+        self,
+        items: list[K],
+        *,
+        owner_of: Callable[[K], Owner],
+        key_of: Callable[[CacheKeys, K], str],
+    ) -> tuple[dict[Owner, bytes], dict[K, bytes | None]] | None:
+        by_owner = _group(items, owner_of)
+
+        async def read(
+            redis: Redis, keys: CacheKeys
+        ) -> tuple[dict[Owner, bytes], dict[K, bytes | None]]:
+            # One MGET per owner (one slot each), all in one round trip.
+            async with redis.pipeline(transaction=False) as pipe:
+                for owner, owned in by_owner.items():
+                    pipe.mget([keys.generation(owner), *(key_of(keys, item) for item in owned)])
+                replies: list[list[bytes | None]] = await pipe.execute()
+            generations: dict[Owner, bytes] = {}
+            cached: dict[K, bytes | None] = {}
+            for (owner, owned), (generation, *values) in zip(
+                by_owner.items(), replies, strict=True
+            ):
+                generations[owner] = generation or NO_GENERATION
+                cached.update(zip(owned, values, strict=True))
+            return generations, cached
+
+        return await self._call(read)
+
+    async def _set_all(
+        self, kind: CacheKind, values: dict[K, bytes], key_of: Callable[[CacheKeys, K], str]
+    ) -> None:
+        if not values:
+            return
+
+        async def fill(redis: Redis, keys: CacheKeys) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for item, value in values.items():
+                    pipe.set(key_of(keys, item), value, px=TTL_SECONDS[kind] * 1000, nx=True)
+                await pipe.execute()
+
+        await self._call(fill)
+
+    async def _fill_owned(
+        self,
+        values: dict[tuple[Owner, K], bytes],
+        *,
+        key_of: Callable[[CacheKeys, tuple[Owner, K]], str],
+        ttl: int,
+    ) -> None:
+        if not values:
+            return
+        by_owner = _group(list(values), lambda ref: ref[0])
+
+        async def fill(redis: Redis, keys: CacheKeys) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for refs in by_owner.values():
+                    await self._fill_versioned(
+                        keys=[key_of(keys, ref) for ref in refs],
+                        args=[ttl * 1000, *(values[ref] for ref in refs)],
+                        client=pipe,
+                    )
+                await pipe.execute()
+
+        await self._call(fill)
+
+    async def _fill_generational(
+        self,
+        values: dict[K, bytes],
+        *,
+        generations: dict[Owner, bytes],
+        owner_of: Callable[[K], Owner],
+        key_of: Callable[[CacheKeys, K], str],
+        ttl: int,
+    ) -> None:
+        if not values:
+            return
+        by_owner = _group(list(values), owner_of)
+
+        async def fill(redis: Redis, keys: CacheKeys) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for owner, owned in by_owner.items():
+                    generation = generations.get(owner, NO_GENERATION)
+                    await self._fill_if_generation(
+                        keys=[keys.generation(owner), *(key_of(keys, item) for item in owned)],
+                        args=[
+                            generation,
+                            ttl * 1000,
+                            *(of_generation(generation, values[item]) for item in owned),
+                        ],
+                        client=pipe,
+                    )
+                await pipe.execute()
+
+        await self._call(fill)
+
+    def _count(self, kind: CacheKind, *, hits: int, misses: int, failed: bool) -> None:
+        requests = self.metrics.cache_requests
+        if self.redis is None:
+            return
+        if failed:
+            requests.labels(kind=kind.value, result="error").inc(hits + misses)
+            return
+        if hits:
+            requests.labels(kind=kind.value, result="hit").inc(hits)
+        if misses:
+            requests.labels(kind=kind.value, result="miss").inc(misses)
+
+
+def _new_generation() -> bytes:
+    return os.urandom(8).hex().encode()
+
+
+def _own_tag(item: object) -> Owner:
+    assert isinstance(item, PydanticObjectId)
+    return item
+
+
+def _group(items: list[T], owner_of: Callable[[T], Owner]) -> dict[Owner, list[T]]:
+    groups: dict[Owner, list[T]] = defaultdict(list)
+    for item in items:
+        groups[owner_of(item)].append(item)
+    return dict(groups)
+
+
+__all__ = ["CacheKind", "Codec", "ObjectCache"]
