@@ -1,11 +1,12 @@
 """MongoDB command monitoring: every command the driver sends, counted and timed by source.
 
-A command is made "for a request" when it runs inside `commands_for_request()`, which the HTTP
-transport wraps around each operation. The mark is a context variable, so it follows the work
-into the tasks the operation starts (asyncio copies the context into every task and callback,
-which is how DataLoader batches run); anything else (readiness pings, index creation at startup,
-cursor clean-up, log polling) is "background". PyMongo publishes a command's events from the
-task that awaits it, so the listener reads the mark of the code that made the command.
+A command is made "for a request" when it runs inside `commands_for_request()`, which
+schema/extensions/operation_scope.py wraps around each operation (HTTP and websocket alike).
+The mark is a context variable, so it follows the work into the tasks the operation starts
+(asyncio copies the context into every task and callback, which is how DataLoader batches run);
+anything else (readiness pings, index creation at startup, cursor clean-up, log polling) is
+"background". PyMongo publishes a command's events from the task that awaits it, so the
+listener reads the mark of the code that made the command.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterIn
 from schema.context import Info
 from schema.extensions.errors import ErrorCodes
 from schema.extensions.operation_name import OperationNameRequired
+from schema.extensions.operation_scope import OperationScope
 from schema.node import Node
 from schema.scalars import DateTime
 from schema.task import (
@@ -181,7 +182,7 @@ class TaskqlSchema(strawberry.Schema):
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Any] = [ErrorCodes, OperationNameRequired]
+    extensions: list[Any] = [OperationScope, ErrorCodes, OperationNameRequired]
     if settings.is_production:
         # Production answers only the operations its clients were built with.
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

@@ -21,7 +21,6 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from observability import graphql_operations
-from observability.db_commands import commands_for_request
 from observability.metrics import TaskqlMetrics
 from transport.body import MAX_BODY_BYTES, BodyTooLarge, read_limited_body
 from transport.context import create_context, request_id_of
@@ -82,15 +81,14 @@ class GraphQLOverHttp:
         for operation in operations:
             # In order, one at a time: a batch's mutations apply in the order they were sent.
             started = time.perf_counter()
-            with commands_for_request():
-                executed = await self._execute(
-                    operation,
-                    request=request,
-                    allowed=allowed,
-                    media_type=media_type,
-                    request_id=request_id,
-                    headers=headers,
-                )
+            executed = await self._execute(
+                operation,
+                request=request,
+                allowed=allowed,
+                media_type=media_type,
+                request_id=request_id,
+                headers=headers,
+            )
             _observe(
                 request, executed, operation_type=_type_of(operation, executed), started=started
             )
