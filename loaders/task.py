@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
 from beanie import PydanticObjectId
@@ -43,13 +43,18 @@ def digest(kind: str, key: object) -> str:
     return f"{kind}:{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}"
 
 
-async def load_tasks(refs: list[TaskRef], *, cache: ObjectCache) -> list[TaskDocument | None]:
+async def load_tasks(
+    refs: list[TaskRef],
+    *,
+    cache: ObjectCache,
+    fetch: Callable[[list[TaskRef]], Awaitable[dict[TaskRef, TaskDocument]]] = find_tasks,
+) -> list[TaskDocument | None]:
     return await cache.versioned(
         CacheKind.TASK,
         refs,
         key_of=lambda keys, owner, task_id: keys.task(owner, task_id),
         version_of=lambda task: task.version,
-        fetch=find_tasks,
+        fetch=fetch,
         codec=codecs.TASK,
     )
 

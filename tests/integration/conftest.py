@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
+from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, ensure_indexes
+from observability.metrics import TaskqlMetrics
 from storage.mongo import create_mongo_client, init_models
+from storage.redis import create_redis_client
 from tests.integration.schema_client import SchemaClient
 
 
@@ -50,3 +54,21 @@ async def graphql(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIter
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = create_redis_client(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def metrics() -> TaskqlMetrics:
+    return TaskqlMetrics()
+
+
+@pytest.fixture
+def cache(redis: Redis, metrics: TaskqlMetrics) -> ObjectCache:
+    """The object cache on the session's Redis, recording into its own metrics."""
+    return ObjectCache(redis, metrics=metrics)

@@ -4,12 +4,10 @@ answers in key order, batch sizes recorded, and a failing key failing alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from beanie import PydanticObjectId
-from redis.asyncio import Redis
 
 from loaders import create_loaders
 from loaders.cache import ObjectCache
@@ -19,26 +17,8 @@ from models.task_query import TaskFilterSpec, TaskPageQuery, TaskSort
 from models.task_reads import StatusCounts, TaskPage
 from models.task_writes import NewTask, insert_task
 from observability.metrics import TaskqlMetrics
-from storage.redis import create_redis_client
 
 pytestmark = pytest.mark.usefixtures("models_db")
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = create_redis_client(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def metrics() -> TaskqlMetrics:
-    return TaskqlMetrics()
-
-
-@pytest.fixture
-def cache(redis: Redis, metrics: TaskqlMetrics) -> ObjectCache:
-    return ObjectCache(redis, metrics=metrics)
 
 
 async def add_task(owner: PydanticObjectId, title: str, status: str = "TODO") -> TaskDocument:

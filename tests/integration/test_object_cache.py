@@ -4,7 +4,6 @@ between a fill and a write, tombstones, and Redis failing and coming back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,23 +25,6 @@ from storage.redis import create_redis_client
 pytestmark = pytest.mark.usefixtures("models_db")
 
 UNREACHABLE = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = create_redis_client(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def metrics() -> TaskqlMetrics:
-    return TaskqlMetrics()
-
-
-@pytest.fixture
-def cache(redis: Redis, metrics: TaskqlMetrics) -> ObjectCache:
-    return ObjectCache(redis, metrics=metrics)
 
 
 def counted(metrics: TaskqlMetrics, kind: str, result: str) -> float:
@@ -80,23 +62,6 @@ async def change(task: TaskDocument, **fields: Any) -> TaskDocument:
     return updated
 
 
-async def read_tasks(
-    cache: ObjectCache,
-    refs: list[TaskRef],
-    *,
-    fetch: Callable[[list[TaskRef]], Awaitable[dict[TaskRef, TaskDocument]]],
-) -> list[TaskDocument | None]:
-    """What load_tasks does, with the database read replaced by `fetch`."""
-    return await cache.versioned(
-        CacheKind.TASK,
-        refs,
-        key_of=lambda keys, owner, task_id: keys.task(owner, task_id),
-        version_of=lambda task: task.version,
-        fetch=fetch,
-        codec=codecs.TASK,
-    )
-
-
 def ref(task: TaskDocument) -> TaskRef:
     assert task.id is not None
     return (task.owner_id, task.id)
@@ -114,7 +79,7 @@ async def test_read_through_then_hit_without_the_database(
     async def no_database(_: list[TaskRef]) -> dict[TaskRef, TaskDocument]:
         raise AssertionError("a warm read went to MongoDB")
 
-    again = await read_tasks(cache, [ref(task)], fetch=no_database)
+    again = await load_tasks([ref(task)], cache=cache, fetch=no_database)
     assert again[0] == first[0]
     assert counted(metrics, "task", "hit") == 1
 
@@ -141,7 +106,7 @@ async def test_a_fill_that_read_before_a_write_never_replaces_it(cache: ObjectCa
         await write_through_task(cache, newer[0])
         return found
 
-    stale = await read_tasks(cache, [ref(task)], fetch=slow_read)
+    stale = await load_tasks([ref(task)], cache=cache, fetch=slow_read)
     assert stale[0] is not None
     assert stale[0].version == 1  # this request read before the write: fine
     fresh = await load_tasks([ref(task)], cache=cache)
@@ -271,6 +236,6 @@ async def test_disabled_cache_reads_the_database_every_time(metrics: TaskqlMetri
         return await find_tasks(refs)
 
     for _ in range(2):
-        await read_tasks(cache, [ref(task)], fetch=counting)
+        await load_tasks([ref(task)], cache=cache, fetch=counting)
     assert calls == [1, 1]
     assert counted(metrics, "task", "hit") == counted(metrics, "task", "miss") == 0
