@@ -1,13 +1,13 @@
-"""The Redis object cache behind the loaders: read-through (one MGET round trip, one MongoDB
+"""The Redis object cache behind the loaders: read-through (one pipelined round trip, one MongoDB
 query for the misses, one pipelined fill) and write-through after MongoDB has the write.
 
-Three kinds of entries, each safe against a fill racing a write:
+Entries, each safe against a fill racing a write:
 - plain (users): immutable through the API, filled when absent;
-- versioned (tasks): a fill or write lands only over an older version (one Lua script
-  compares), and a delete leaves a tombstone that no late fill can overwrite;
-- generational (pages, totals, probes, counts): stamped with the owner's generation read
-  before MongoDB was; every write sets a new random generation, and a fill lands only if the
-  generation is still the one it read, so no list computed before a write survives it.
+- owned (tasks, and an owner's pages, totals, probes and counts): read together with the
+  owner's generation, a random token that every write replaces; a fill (one Lua script per
+  owner) lands only while that generation is still current, so nothing read before a write
+  survives it, even if the write's own entry was evicted meanwhile. Task entries also carry
+  their version (only a newer one replaces them) and a delete leaves a tombstone.
 
 Redis failing never fails a request: the breaker skips Redis for a cool-down and reads go to
 MongoDB. A process that saw Redis fail bumps the cluster-wide epoch when it comes back, before
@@ -19,7 +19,6 @@ its TTL (counted in taskql_cache_invalidations_delayed_total).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections import defaultdict
@@ -29,11 +28,10 @@ from typing import Generic, TypeVar
 
 from beanie import PydanticObjectId
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from loaders.breaker import CircuitBreaker
+from loaders.cache_connection import CacheConnection
 from loaders.cache_keys import (
-    EPOCH_KEY,
     GENERATION_TTL_SECONDS,
     NO_GENERATION,
     TTL_SECONDS,
@@ -47,49 +45,10 @@ from loaders.cache_keys import (
 )
 from loaders.cache_metrics import CacheMetrics
 
-log = logging.getLogger("taskql.cache")
-
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 T = TypeVar("T")
 Owner = PydanticObjectId
-
-# Sets each value only over an older version (or nothing); ARGV[1] is the TTL in ms.
-_FILL_VERSIONED = """
-for i, key in ipairs(KEYS) do
-  local new = ARGV[i + 1]
-  local current = redis.call('GET', key)
-  if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(new, 1, 12)) then
-    redis.call('SET', key, new, 'PX', ARGV[1])
-  end
-end
-return 0
-"""
-
-# After a write: the task's new version (or tombstone) over any older one, and a new
-# generation for its owner, retiring every list and count computed before the write.
-_WRITE = """
-local current = redis.call('GET', KEYS[1])
-if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(ARGV[1], 1, 12)) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-return 0
-"""
-
-# Fills lists only while the owner's generation is still the one read before MongoDB was.
-_FILL_IF_GENERATION = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-if generation ~= ARGV[1] then
-  return 0
-end
-for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[2])
-end
-return 1
-"""
-
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -110,23 +69,20 @@ class ObjectCache:
         epoch_refresh_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # None: caching disabled by configuration, every read goes to MongoDB.
-        self.redis = redis
+        # redis None: caching disabled by configuration, every read goes to MongoDB.
         self.metrics = metrics
-        self.breaker = breaker or CircuitBreaker()
-        self.epoch_refresh_seconds = epoch_refresh_seconds
-        self.clock = clock
-        self._keys = CacheKeys(0)
-        self._epoch_read_at: float | None = None
-        self._delayed_invalidations = 0
-        if redis is not None:
-            self._fill_versioned = redis.register_script(_FILL_VERSIONED)
-            self._write = redis.register_script(_WRITE)
-            self._fill_if_generation = redis.register_script(_FILL_IF_GENERATION)
+        self.connection = CacheConnection(
+            redis,
+            metrics=metrics,
+            breaker=breaker,
+            epoch_refresh_seconds=epoch_refresh_seconds,
+            clock=clock,
+        )
+        self._call = self.connection.call
 
     @property
     def degraded(self) -> bool:
-        return self.redis is not None and self.breaker.is_open
+        return self.connection.degraded
 
     # Reads.
 
@@ -164,23 +120,30 @@ class ObjectCache:
         codec: Codec[V],
     ) -> list[V | None]:
         """Versioned entries (tasks), each owned: a tombstone answers None without MongoDB."""
-        cached = await self._mget(
-            refs, owner_of=lambda ref: ref[0], key_of=lambda keys, ref: key_of(keys, *ref)
+        unique = list(dict.fromkeys(refs))
+        read = await self._mget_with_generations(
+            unique, owner_of=_owner_of_ref, key_of=lambda keys, ref: key_of(keys, *ref)
         )
+        generations, cached = read if read is not None else ({}, {})
         found: dict[tuple[Owner, K], V | None] = {}
-        for ref, raw in (cached or {}).items():
+        for ref, raw in cached.items():
             if raw is not None:
                 payload = unversioned(raw)
                 found[ref] = None if payload is None else codec.decode(payload)
-        missing = [ref for ref in dict.fromkeys(refs) if ref not in found]
-        self._count(kind, hits=len(found), misses=len(missing), failed=cached is None)
+        missing = [ref for ref in unique if ref not in found]
+        self._count(kind, hits=len(found), misses=len(missing), failed=read is None)
         if missing:
             fetched = await fetch(missing)
             found.update(fetched)
-            values = {ref: versioned(version_of(v), codec.encode(v)) for ref, v in fetched.items()}
-            await self._fill_owned(
-                values, key_of=lambda keys, ref: key_of(keys, *ref), ttl=TTL_SECONDS[kind]
-            )
+            if read is not None:
+                await self._fill_owned(
+                    {ref: versioned(version_of(v), codec.encode(v)) for ref, v in fetched.items()},
+                    generations=generations,
+                    owner_of=_owner_of_ref,
+                    key_of=lambda keys, ref: key_of(keys, *ref),
+                    ttl=TTL_SECONDS[kind],
+                    only_over_older=True,
+                )
         return [found.get(ref) for ref in refs]
 
     async def generational(
@@ -210,9 +173,9 @@ class ObjectCache:
             values = await fetch(missing)
             found.update(zip(missing, values, strict=True))
             if read is not None:
-                await self._fill_generational(
+                await self._fill_owned(
                     {
-                        item: codec.encode(value)
+                        item: of_generation(generations[owner_of(item)], codec.encode(value))
                         for item, value in zip(missing, values, strict=True)
                         if not isinstance(value, Exception)
                     },
@@ -220,6 +183,7 @@ class ObjectCache:
                     owner_of=owner_of,
                     key_of=key_of,
                     ttl=TTL_SECONDS[kind],
+                    only_over_older=False,
                 )
         return [found[item] for item in items]
 
@@ -230,64 +194,18 @@ class ObjectCache:
 
         async def write(redis: Redis, keys: CacheKeys) -> bool:
             ttl_ms = TTL_SECONDS[CacheKind.TASK] * 1000
-            await self._write(
+            await self.connection.write(
                 keys=[keys.task(owner_id, task_id), keys.generation(owner_id)],
                 args=[value, ttl_ms, _new_generation(), GENERATION_TTL_SECONDS * 1000],
                 client=redis,
             )
             return True
 
-        if await self._call(write) is None and self.redis is not None:
-            # Retired with everything else by the epoch bump when Redis is back.
-            self._delayed_invalidations += 1
+        if await self._call(write) is None:
+            self.connection.invalidation_delayed()
 
     async def task_deleted(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
         await self.task_written(owner_id, task_id, tombstone())
-
-    # Redis plumbing.
-
-    async def _call(self, operation: Callable[[Redis, CacheKeys], Awaitable[T]]) -> T | None:
-        """Runs `operation` unless caching is off or the breaker is open; None when skipped
-        or failed (the caller falls back to MongoDB)."""
-        redis = self.redis
-        if redis is None or not self.breaker.allows():
-            return None
-        try:
-            if self.breaker.saw_outage:
-                await self._retire_everything(redis)
-            elif self._epoch_due():
-                await self._read_epoch(redis)
-            result = await operation(redis, self._keys)
-        except _REDIS_FAILURES as error:
-            if not self.breaker.saw_outage:
-                log.warning("cache bypassed: Redis failed (%s)", error)
-            self.breaker.failed()
-            return None
-        self.breaker.succeeded()
-        return result
-
-    async def _retire_everything(self, redis: Redis) -> None:
-        epoch = int(await redis.incr(EPOCH_KEY))
-        self._use_epoch(epoch)
-        delayed, self._delayed_invalidations = self._delayed_invalidations, 0
-        self.metrics.invalidations_delayed.inc(delayed)
-        log.warning(
-            "Redis is back: cache epoch %d retires every older entry (%d writes had to wait)",
-            epoch,
-            delayed,
-        )
-
-    def _epoch_due(self) -> bool:
-        read_at = self._epoch_read_at
-        return read_at is None or self.clock() - read_at >= self.epoch_refresh_seconds
-
-    async def _read_epoch(self, redis: Redis) -> None:
-        raw = await redis.get(EPOCH_KEY)
-        self._use_epoch(int(raw) if raw is not None else 0)
-
-    def _use_epoch(self, epoch: int) -> None:
-        self._keys = CacheKeys(epoch)
-        self._epoch_read_at = self.clock()
 
     async def _mget(
         self,
@@ -325,10 +243,14 @@ class ObjectCache:
         async def read(
             redis: Redis, keys: CacheKeys
         ) -> tuple[dict[Owner, bytes], dict[K, bytes | None]]:
-            # One MGET per owner (one slot each), all in one round trip.
+            # One script per owner (one slot each), all in one round trip.
             async with redis.pipeline(transaction=False) as pipe:
                 for owner, owned in by_owner.items():
-                    pipe.mget([keys.generation(owner), *(key_of(keys, item) for item in owned)])
+                    await self.connection.read(
+                        keys=[keys.generation(owner), *(key_of(keys, item) for item in owned)],
+                        args=[_new_generation(), GENERATION_TTL_SECONDS * 1000],
+                        client=pipe,
+                    )
                 replies: list[list[bytes | None]] = await pipe.execute()
             generations: dict[Owner, bytes] = {}
             cached: dict[K, bytes | None] = {}
@@ -357,36 +279,16 @@ class ObjectCache:
 
     async def _fill_owned(
         self,
-        values: dict[tuple[Owner, K], bytes],
-        *,
-        key_of: Callable[[CacheKeys, tuple[Owner, K]], str],
-        ttl: int,
-    ) -> None:
-        if not values:
-            return
-        by_owner = _group(list(values), lambda ref: ref[0])
-
-        async def fill(redis: Redis, keys: CacheKeys) -> None:
-            async with redis.pipeline(transaction=False) as pipe:
-                for refs in by_owner.values():
-                    await self._fill_versioned(
-                        keys=[key_of(keys, ref) for ref in refs],
-                        args=[ttl * 1000, *(values[ref] for ref in refs)],
-                        client=pipe,
-                    )
-                await pipe.execute()
-
-        await self._call(fill)
-
-    async def _fill_generational(
-        self,
         values: dict[K, bytes],
         *,
         generations: dict[Owner, bytes],
         owner_of: Callable[[K], Owner],
         key_of: Callable[[CacheKeys, K], str],
         ttl: int,
+        only_over_older: bool,
     ) -> None:
+        """One fill script per owner, all in one round trip, each refused if the owner's
+        generation changed since `generations` was read."""
         if not values:
             return
         by_owner = _group(list(values), owner_of)
@@ -394,13 +296,15 @@ class ObjectCache:
         async def fill(redis: Redis, keys: CacheKeys) -> None:
             async with redis.pipeline(transaction=False) as pipe:
                 for owner, owned in by_owner.items():
-                    generation = generations.get(owner, NO_GENERATION)
-                    await self._fill_if_generation(
+                    await self.connection.fill(
                         keys=[keys.generation(owner), *(key_of(keys, item) for item in owned)],
                         args=[
-                            generation,
+                            generations.get(owner, NO_GENERATION),
                             ttl * 1000,
-                            *(of_generation(generation, values[item]) for item in owned),
+                            _new_generation(),
+                            GENERATION_TTL_SECONDS * 1000,
+                            "1" if only_over_older else "0",
+                            *(values[item] for item in owned),
                         ],
                         client=pipe,
                     )
@@ -410,7 +314,7 @@ class ObjectCache:
 
     def _count(self, kind: CacheKind, *, hits: int, misses: int, failed: bool) -> None:
         requests = self.metrics.cache_requests
-        if self.redis is None:
+        if not self.connection.enabled:
             return
         if failed:
             requests.labels(kind=kind.value, result="error").inc(hits + misses)
@@ -423,6 +327,10 @@ class ObjectCache:
 
 def _new_generation() -> bytes:
     return os.urandom(8).hex().encode()
+
+
+def _owner_of_ref(ref: tuple[Owner, object]) -> Owner:
+    return ref[0]
 
 
 def _own_tag(item: object) -> Owner:

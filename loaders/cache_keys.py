@@ -22,7 +22,8 @@ VERSION_WIDTH = 12
 DELETED_VERSION = 10**VERSION_WIDTH - 1
 # A list value starts with the owner's generation it was computed under.
 SEPARATOR = b"|"
-NO_GENERATION = b"0"
+# Read when an owner has no generation yet: no entry is ever filled under it.
+NO_GENERATION = b""
 
 
 class CacheKind(StrEnum):

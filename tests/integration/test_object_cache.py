@@ -114,6 +114,24 @@ async def test_a_fill_that_read_before_a_write_never_replaces_it(cache: ObjectCa
     assert (fresh[0].version, fresh[0].title) == (2, "newer")
 
 
+async def test_a_late_fill_is_refused_even_when_the_newer_entry_was_evicted(
+    cache: ObjectCache, redis: Redis
+) -> None:
+    task = await new_task(PydanticObjectId())
+
+    async def read_then_lose_the_write(refs: list[TaskRef]) -> dict[TaskRef, TaskDocument]:
+        found = await find_tasks(refs)  # version 1
+        await write_through_task(cache, await change(task, title="newer"))
+        async for key in redis.scan_iter(match=f"*:task:{task.id}"):
+            await redis.delete(key)  # evicted (or flushed) before the late fill arrives
+        return found
+
+    await load_tasks([ref(task)], cache=cache, fetch=read_then_lose_the_write)
+    fresh = await load_tasks([ref(task)], cache=cache)
+    assert fresh[0] is not None
+    assert (fresh[0].version, fresh[0].title) == (2, "newer")
+
+
 async def test_a_deleted_task_stays_deleted_whatever_fill_comes_late(cache: ObjectCache) -> None:
     task = await new_task(PydanticObjectId())
     loaded = await load_tasks([ref(task)], cache=cache)
@@ -211,10 +229,10 @@ async def test_an_instance_that_saw_an_outage_retires_every_entry_before_serving
     assert (await load_tasks([ref(task)], cache=b))[0] is not None
 
     dead = create_redis_client(UNREACHABLE)
-    a.redis = dead
+    a.connection.redis = dead
     await write_through_task(a, await change(task, title="written while A was cut off"))
-    assert a.degraded or a.breaker.saw_outage
-    a.redis = redis
+    assert a.degraded or a.connection.breaker.saw_outage
+    a.connection.redis = redis
 
     for cache in (a, b):
         loaded = await load_tasks([ref(task)], cache=cache)
