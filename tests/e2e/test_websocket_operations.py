@@ -33,7 +33,7 @@ async def test_each_operation_on_a_connection_sees_the_latest_writes(api: Api) -
             "me": {"taskCounts": {"todo": 1, "done": 0}}
         }
         changed = await api.post(
-            "mutation($id: ID!) { updateTask(input: {id: $id, title: \"second\", status: DONE}) "
+            'mutation($id: ID!) { updateTask(input: {id: $id, title: "second", status: DONE}) '
             "{ version } }",
             {"id": task_id},
             token=user.access_token,
