@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint format typecheck services schema lock clean
+.PHONY: run test lint format typecheck services schema lock clean bench
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# What the Redis object cache is worth, in about a minute: MongoDB commands per request and
+# requests per second warm vs. cold vs. cache disabled (options: BENCH_ARGS="--rounds 5";
+# `.venv/bin/python bench/cache.py --help`).
+bench: $(STAMP) $(ASSETS_STAMP)
+	$(BIN)/python bench/cache.py $(BENCH_ARGS)
 
 # Rewrites schema.graphql from the code (a test fails while the two differ).
 schema: $(STAMP)
