@@ -32,6 +32,8 @@ class Context:
     request_id: str
     # Failed-login counters of this process, used while Redis is unreachable.
     login_fallback: LocalCounters
+    # query, mutation or subscription once the document parsed (for metrics and logs).
+    operation_type: str = "unknown"
 
     def require_viewer(self) -> PydanticObjectId:
         """The signed-in user's id, or UNAUTHENTICATED."""

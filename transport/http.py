@@ -22,6 +22,7 @@ from strawberry.types.graphql import OperationType
 
 from observability import graphql_operations
 from observability.metrics import TaskqlMetrics
+from schema.context import Context
 from transport.body import MAX_BODY_BYTES, BodyTooLarge, read_limited_body
 from transport.context import create_context, request_id_of
 from transport.media import MediaType, prefers_html, response_media_type
@@ -57,22 +58,8 @@ class GraphQLOverHttp:
         started = time.perf_counter()
         try:
             operations, batch, allowed = await self._operations(request)
-        except BodyTooLarge:
-            limit = f"{MAX_BODY_BYTES // 1024 // 1024} MiB"
-            refused = refusal(
-                f"The request body is over {limit}.",
-                code="BAD_USER_INPUT",
-                status=413,
-                field="body",
-            )
-            _observe(request, refused, operation_type="unknown", started=started)
-            return _respond(refused.body, refused.status, media_type, request_id=request_id)
-        except NotAGraphQLRequest as error:
-            refused = refusal(error.message, code="BAD_USER_INPUT", status=400, field=error.field)
-            _observe(request, refused, operation_type="unknown", started=started)
-            return _respond(refused.body, refused.status, media_type, request_id=request_id)
-        except BatchSizeRefused as error:
-            refused = refusal(error.message, code="QUERY_TOO_COMPLEX", status=400)
+        except (BodyTooLarge, NotAGraphQLRequest, BatchSizeRefused) as error:
+            refused = _refusal_for(error)
             _observe(request, refused, operation_type="unknown", started=started)
             return _respond(refused.body, refused.status, media_type, request_id=request_id)
 
@@ -81,17 +68,16 @@ class GraphQLOverHttp:
         for operation in operations:
             # In order, one at a time: a batch's mutations apply in the order they were sent.
             started = time.perf_counter()
-            executed = await self._execute(
-                operation,
-                request=request,
-                allowed=allowed,
-                media_type=media_type,
+            context = create_context(
+                request,
+                authorization=request.headers.get("authorization"),
                 request_id=request_id,
-                headers=headers,
+                response_headers=headers,
             )
-            _observe(
-                request, executed, operation_type=_type_of(operation, executed), started=started
+            executed = await self._execute(
+                operation, context=context, allowed=allowed, media_type=media_type
             )
+            _observe(request, executed, operation_type=context.operation_type, started=started)
             outcomes.append(executed)
         if batch:
             status, retry_after = batch_status(outcomes)
@@ -121,18 +107,10 @@ class GraphQLOverHttp:
         self,
         operation: OperationRequest,
         *,
-        request: Request,
+        context: Context,
         allowed: Collection[OperationType],
         media_type: MediaType,
-        request_id: str,
-        headers: MutableHeaders,
     ) -> Outcome:
-        context = create_context(
-            request,
-            authorization=request.headers.get("authorization"),
-            request_id=request_id,
-            response_headers=headers,
-        )
         try:
             result = await self.schema.execute(
                 operation.query,
@@ -144,7 +122,7 @@ class GraphQLOverHttp:
             )
         except InvalidOperationTypeError as error:
             return refusal(
-                _not_allowed_message(error.operation_type, request.method),
+                _not_allowed_message(error.operation_type, context.request.scope["method"]),
                 code="BAD_USER_INPUT",
                 status=400,
                 field="query",
@@ -163,17 +141,24 @@ class GraphQLOverHttp:
                 media_type=media_type,
             )
         except Exception:  # the client gets a request id, never a traceback
-            log.exception("unexpected error outside execution", extra={"request_id": request_id})
+            log.exception(
+                "unexpected error outside execution", extra={"request_id": context.request_id}
+            )
             failed = refusal("Internal server error.", code="INTERNAL_SERVER_ERROR", status=500)
-            failed.body["errors"][0]["extensions"]["requestId"] = request_id
+            failed.body["errors"][0]["extensions"]["requestId"] = context.request_id
             return failed
         return outcome(result, media_type=media_type)
 
 
-def _type_of(operation: OperationRequest, executed: Outcome) -> str:
-    if "GRAPHQL_PARSE_FAILED" in executed.codes:
-        return "unknown"
-    return graphql_operations.operation_type(operation.query, operation.operation_name)
+def _refusal_for(error: BodyTooLarge | NotAGraphQLRequest | BatchSizeRefused) -> Outcome:
+    """A request refused before any GraphQL ran (CONTRACT.md: 413, or 400)."""
+    if isinstance(error, BodyTooLarge):
+        limit = f"{MAX_BODY_BYTES // 1024 // 1024} MiB"
+        message = f"The request body is over {limit}."
+        return refusal(message, code="BAD_USER_INPUT", status=413, field="body")
+    if isinstance(error, NotAGraphQLRequest):
+        return refusal(error.message, code="BAD_USER_INPUT", status=400, field=error.field)
+    return refusal(error.message, code="QUERY_TOO_COMPLEX", status=400)
 
 
 def _observe(request: Request, result: Outcome, *, operation_type: str, started: float) -> None:
