@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +22,8 @@ from redis.asyncio import Redis as AsyncRedis
 from loaders.cache_keys import EPOCH_KEY, CacheKeys, unversioned
 from schema.node import decode_global_id, decode_task_id
 from tests.e2e.api import Api, SignedInUser
-from tests.e2e.server_process import PROJECT_ROOT, ServerProcess
+from tests.e2e.server_process import ServerProcess
+from tests.e2e.services_process import running_services
 from tests.e2e.test_metrics import deltas, scrape, total
 
 pytestmark = pytest.mark.e2e
@@ -104,30 +102,15 @@ class SharedStores:
 
 @pytest.fixture(scope="module")
 def shared_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedStores]:
-    """`python server.py services`, as an operator runs it for several instances."""
-    env = {**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("services"))}
-    env.pop("MONGODB_URL", None)
-    env.pop("REDIS_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "server.py", "services"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    try:
-        urls = dict(process.stdout.readline().decode().strip().split("=", 1) for _ in range(2))
+    """`python server.py services`, as an operator runs it for several instances; its stores,
+    and every database in them, end with it."""
+    with running_services(tmp_path_factory.mktemp("services")) as (_, urls):
         mongodb_url, redis_url = urls["MONGODB_URL"], urls["REDIS_URL"]
         database, secret = f"taskql_cache_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(48)
         server_env = store_env(
             mongodb_url=mongodb_url, redis_url=redis_url, database=database, secret=secret
         )
         yield SharedStores(mongodb_url, redis_url, server_env)
-    finally:
-        process.terminate()  # its stores, and every database in them, go with it
-        process.wait(timeout=15)
-        process.stdout.close()
 
 
 @pytest.fixture(scope="module")

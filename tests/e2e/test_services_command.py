@@ -14,7 +14,7 @@ import pytest
 import redis
 from pymongo import MongoClient
 
-from tests.e2e.server_process import PROJECT_ROOT
+from tests.e2e.services_process import running_services
 
 # A second process that writes to both stores, then reads what the first process wrote.
 PEER_SCRIPT = """
@@ -33,24 +33,8 @@ print(seen["token"] if seen else "missing", cache.get(f"{name}:from-test").decod
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    env.pop("MONGODB_URL", None)
-    env.pop("REDIS_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "server.py", "services"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    lines = [process.stdout.readline().decode().strip() for _ in range(2)]
-    urls = dict(line.split("=", 1) for line in lines)
-    yield process, urls
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=15)
-    process.stdout.close()
+    with running_services(tmp_path) as running:
+        yield running
 
 
 def test_prints_both_urls(services: tuple[subprocess.Popen[bytes], dict[str, str]]) -> None:
