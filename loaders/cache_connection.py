@@ -23,6 +23,12 @@ T = TypeVar("T")
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
 
+async def retire_every_entry(redis: Redis) -> int:
+    """Bump the cluster-wide epoch: every instance stops reading older entries within its
+    epoch refresh (2 s). For writes that bypass the API, such as `seed`."""
+    return int(await redis.incr(EPOCH_KEY))
+
+
 class CacheConnection:
     def __init__(
         self,
@@ -81,7 +87,7 @@ class CacheConnection:
         return result
 
     async def _retire_everything(self, redis: Redis) -> None:
-        epoch = int(await redis.incr(EPOCH_KEY))
+        epoch = await retire_every_entry(redis)
         self._use_epoch(epoch)
         delayed, self._delayed_invalidations = self._delayed_invalidations, 0
         self.metrics.invalidations_delayed.inc(delayed)

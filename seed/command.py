@@ -19,14 +19,17 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
+from redis.exceptions import RedisError
 
 from auth.credentials import CredentialRuleError, check_email, check_password
 from auth.passwords import hash_password
+from loaders.cache_connection import retire_every_entry
 from models import DOCUMENT_MODELS, ensure_indexes
 from seed.generate import DEFAULT_RANDOM_SEED, SeedPlan, demo_email
 from seed.load import SeedResult, load_demo_data, remove_demo_users
 from settings import load_settings
 from storage.mongo import create_mongo_client, init_models
+from storage.redis import create_redis_client
 
 # Every demo user signs in with this unless --password says otherwise.
 DEMO_PASSWORD = "taskql-demo-password"  # noqa: S105 -- public by design, printed by every run
@@ -112,6 +115,7 @@ def run(arguments: argparse.Namespace) -> None:
     )
     seeding = _seed(
         settings.mongodb_url,
+        redis_url=settings.redis_url,
         database=settings.mongodb_db,
         plan=plan,
         password=arguments.password,
@@ -131,7 +135,13 @@ def run(arguments: argparse.Namespace) -> None:
 
 
 async def _seed(
-    url: str, *, database: str, plan: SeedPlan, password: str, reset: bool
+    url: str,
+    *,
+    redis_url: str | None,
+    database: str,
+    plan: SeedPlan,
+    password: str,
+    reset: bool,
 ) -> SeedOutcome:
     started = time.perf_counter()
     client = create_mongo_client(url)
@@ -144,7 +154,23 @@ async def _seed(
         result = await load_demo_data(plan, password_hash=password_hash)
     finally:
         await client.close()
+    if redis_url is not None:
+        await _retire_cache(redis_url)
     return SeedOutcome(result=result, removed=removed, seconds=time.perf_counter() - started)
+
+
+async def _retire_cache(redis_url: str) -> None:
+    """Seeding bypasses the servers' write-through, so nothing they cached may outlive it."""
+    redis = create_redis_client(redis_url)
+    try:
+        await retire_every_entry(redis)
+    except (RedisError, OSError) as error:
+        sys.stderr.write(
+            f"taskql seed: could not retire the object cache at REDIS_URL ({error}); "
+            "running servers may serve entries older than the seed for up to 15 minutes\n"
+        )
+    finally:
+        await redis.aclose()
 
 
 def _report(outcome: SeedOutcome, *, plan: SeedPlan, database: str, password: str) -> None:

@@ -6,9 +6,8 @@ running the same seed twice adds nothing, and a real account that happens to hav
 email is never touched. `remove_demo_users` deletes exactly the accounts a plan names (with
 their tasks and refresh tokens), so a re-seed can start over.
 
-Seeding bypasses the API, so it publishes no events and fills or clears no cache: use it on
-an empty or dedicated database, or clear the owners' cached entries afterwards once a cache
-exists.
+Seeding bypasses the API, so it publishes no events and writes nothing through the cache;
+the command retires the whole object cache afterwards (seed.command) when REDIS_URL is set.
 """
 
 from __future__ import annotations

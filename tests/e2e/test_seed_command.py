@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -139,3 +140,39 @@ def test_without_mongodb_url_it_refuses_with_directions() -> None:
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert "MONGODB_URL" in refused.stderr
     assert "python server.py services" in refused.stderr
+
+
+async def test_a_reseed_retires_what_running_servers_cached(
+    mongodb_url: str, redis_url: str
+) -> None:
+    database = f"taskql_reseed_{uuid.uuid4().hex[:8]}"
+    stores = {"MONGODB_URL": mongodb_url, "MONGODB_DB": database, "REDIS_URL": redis_url}
+    env = {**os.environ, **stores}
+    try:
+        assert seed("--users", "1", "--tasks-per-user", "3", env=env).returncode == 0
+        with ServerProcess(env={**stores, "JWT_SECRET": secrets.token_urlsafe(48)}) as server:
+            api = Api(server)
+            try:
+                login = await api.post(
+                    LOGIN,
+                    {"input": {"email": "demo-1@example.com", "password": "taskql-demo-password"}},
+                )
+                token = login.data["login"]["accessToken"]
+                me = "{ me { email } }"
+                assert (await api.post(me, token=token)).data == {
+                    "me": {"email": "demo-1@example.com"}
+                }  # now cached by the server
+                # --reset deletes demo-1 (a new account takes the email): the old token's user
+                # is gone, and the server must stop answering from what it cached.
+                reseed = seed("--users", "1", "--tasks-per-user", "3", "--reset", env=env)
+                assert reseed.returncode == 0, reseed.stderr
+                deadline = asyncio.get_running_loop().time() + 10
+                while (await api.post(me, token=token)).data != {"me": None}:
+                    assert asyncio.get_running_loop().time() < deadline, "served from the cache"
+                    await asyncio.sleep(0.2)
+            finally:
+                await api.close()
+    finally:
+        client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url)
+        with client:
+            client.drop_database(database)
