@@ -20,7 +20,6 @@ its TTL (counted in taskql_cache_invalidations_delayed_total).
 from __future__ import annotations
 
 import os
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -67,7 +66,6 @@ class ObjectCache:
         metrics: CacheMetrics,
         breaker: CircuitBreaker | None = None,
         epoch_refresh_seconds: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # redis None: caching disabled by configuration, every read goes to MongoDB.
         self.metrics = metrics
@@ -76,7 +74,6 @@ class ObjectCache:
             metrics=metrics,
             breaker=breaker,
             epoch_refresh_seconds=epoch_refresh_seconds,
-            clock=clock,
         )
         self._call = self.connection.call
 

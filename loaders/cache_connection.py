@@ -37,13 +37,11 @@ class CacheConnection:
         metrics: CacheMetrics,
         breaker: CircuitBreaker | None = None,
         epoch_refresh_seconds: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.metrics = metrics
         self.breaker = breaker or CircuitBreaker()
         self.epoch_refresh_seconds = epoch_refresh_seconds
-        self.clock = clock
         self._keys = CacheKeys(0)
         self._epoch_read_at: float | None = None
         self._delayed_invalidations = 0
@@ -99,7 +97,7 @@ class CacheConnection:
 
     def _epoch_due(self) -> bool:
         read_at = self._epoch_read_at
-        return read_at is None or self.clock() - read_at >= self.epoch_refresh_seconds
+        return read_at is None or time.monotonic() - read_at >= self.epoch_refresh_seconds
 
     async def _read_epoch(self, redis: Redis) -> None:
         raw = await redis.get(EPOCH_KEY)
@@ -107,4 +105,4 @@ class CacheConnection:
 
     def _use_epoch(self, epoch: int) -> None:
         self._keys = CacheKeys(epoch)
-        self._epoch_read_at = self.clock()
+        self._epoch_read_at = time.monotonic()
