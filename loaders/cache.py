@@ -28,7 +28,6 @@ from typing import Generic, TypeVar
 from beanie import PydanticObjectId
 from redis.asyncio import Redis
 
-from loaders.breaker import CircuitBreaker
 from loaders.cache_connection import CacheConnection
 from loaders.cache_keys import (
     GENERATION_TTL_SECONDS,
@@ -43,6 +42,7 @@ from loaders.cache_keys import (
     versioned,
 )
 from loaders.cache_metrics import CacheMetrics
+from storage.breaker import CircuitBreaker
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from loaders import cache_scripts
-from loaders.breaker import CircuitBreaker
 from loaders.cache_keys import EPOCH_KEY, CacheKeys
 from loaders.cache_metrics import CacheMetrics
+from storage.breaker import CircuitBreaker
 
 log = logging.getLogger("taskql.cache")
 

@@ -12,7 +12,6 @@ from beanie import PydanticObjectId
 from redis.asyncio import Redis
 
 from loaders import codecs, create_loaders
-from loaders.breaker import CircuitBreaker
 from loaders.cache import ObjectCache
 from loaders.cache_keys import EPOCH_KEY, CacheKind
 from loaders.task import load_task_counts, load_tasks, write_through_task
@@ -20,6 +19,7 @@ from models.task import TaskDocument, TaskRef, find_tasks
 from models.task_reads import StatusCounts, count_by_status
 from models.task_writes import NewTask, delete_task, insert_task, update_task
 from observability.metrics import TaskqlMetrics
+from storage.breaker import CircuitBreaker
 from storage.redis import create_redis_client
 
 pytestmark = pytest.mark.usefixtures("models_db")

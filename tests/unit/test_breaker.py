@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loaders.breaker import CircuitBreaker
+from storage.breaker import CircuitBreaker
 
 
 class Clock:

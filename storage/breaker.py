@@ -1,4 +1,4 @@
-"""A circuit breaker for the cache: once Redis fails, requests skip it for a cool-down instead
+"""A circuit breaker for Redis: once it fails, requests skip it for a cool-down instead
 of each waiting for a timeout, then one probe decides whether it is back."""
 
 from __future__ import annotations
