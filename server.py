@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from auth.throttle import LocalCounters
+from cost.budget import Budget, LocalBuckets
 from graphiql.page import graphiql_response, graphiql_routes
 from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, ensure_indexes
@@ -62,6 +63,7 @@ class AppState:
     redis: Redis
     metrics: TaskqlMetrics
     cache: ObjectCache
+    budget: Budget
     login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
@@ -109,8 +111,16 @@ def create_app(settings: Settings) -> Starlette:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
             await ensure_indexes()
             cache = ObjectCache(redis if settings.cache_enabled else None, metrics=process_metrics)
+            budget = Budget(
+                redis, local=LocalBuckets(), on_local=process_metrics.ratelimit_local.inc
+            )
             app.state.taskql = AppState(
-                settings=settings, mongo=mongo, redis=redis, metrics=process_metrics, cache=cache
+                settings=settings,
+                mongo=mongo,
+                redis=redis,
+                metrics=process_metrics,
+                cache=cache,
+                budget=budget,
             )
             yield
         finally:

@@ -35,6 +35,8 @@ class AccessClaims:
     user_id: str
     token_id: str
     expires_at: datetime
+    # The user's query-cost tier when the token was issued: pricing needs no lookup.
+    tier: str = "user"
 
 
 def key_id(secret: str) -> str:
@@ -43,7 +45,12 @@ def key_id(secret: str) -> str:
 
 
 def issue_access_token(
-    user_id: str, *, keys: Sequence[str], ttl_seconds: int, now: datetime | None = None
+    user_id: str,
+    *,
+    keys: Sequence[str],
+    ttl_seconds: int,
+    tier: str = "user",
+    now: datetime | None = None,
 ) -> AccessToken:
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     expires = issued + timedelta(seconds=ttl_seconds)
@@ -54,6 +61,7 @@ def issue_access_token(
         "iat": issued,
         "exp": expires,
         "jti": uuid.uuid4().hex,
+        "tier": tier,
     }
     signing_key = keys[0]
     token = jwt.encode(claims, signing_key, algorithm="HS256", headers={"kid": key_id(signing_key)})
@@ -85,6 +93,7 @@ def verify_access_token(token: str, *, keys: Sequence[str]) -> AccessClaims:
         user_id=str(claims["sub"]),
         token_id=str(claims["jti"]),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        tier=str(claims.get("tier", "user")),
     )
 
 

@@ -151,6 +151,12 @@ class TaskqlMetrics:
             ["tier"],
             registry=families,
         )
+        self.ratelimit_local = Counter(
+            "taskql_ratelimit_local_decisions",
+            "Query-cost budget decisions made by a per-process bucket because Redis was "
+            "unreachable (budgets are then per instance).",
+            registry=families,
+        )
         self._create_known_series()
 
     def _create_known_series(self) -> None:

@@ -151,7 +151,11 @@ async def _signed_in(info: Info, *, user: UserDocument, now: datetime) -> AuthPa
 def _payload(info: Info, *, user: UserDocument, refresh: str, now: datetime) -> AuthPayload:
     settings = info.context.settings
     access = issue_access_token(
-        str(_id(user)), keys=settings.jwt_secret, ttl_seconds=settings.jwt_access_ttl, now=now
+        str(_id(user)),
+        keys=settings.jwt_secret,
+        ttl_seconds=settings.jwt_access_ttl,
+        tier=user.tier,
+        now=now,
     )
     return AuthPayload(
         access_token=access.token,

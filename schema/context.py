@@ -11,8 +11,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 
 from auth.throttle import LocalCounters
+from cost.budget import Budget, Charge
 from loaders import Loaders
 from loaders.cache import ObjectCache
+from observability.metrics import TaskqlMetrics
 from schema.errors import unauthenticated
 from settings import Settings
 
@@ -32,8 +34,17 @@ class Context:
     request_id: str
     # Failed-login counters of this process, used while Redis is unreachable.
     login_fallback: LocalCounters
+    # The query-cost budgets (shared in Redis, or this process's while Redis is away).
+    budget: Budget
+    metrics: TaskqlMetrics
     # query, mutation or subscription once the document parsed (for metrics and logs).
     operation_type: str = "unknown"
+    # The signed-in user's query-cost tier, from the access token.
+    viewer_tier: str | None = None
+    # Set by the QueryCost extension before execution, read by `rateLimit`.
+    charge: Charge | None = None
+    # Requested and actual cost once priced, for the operation's log line.
+    cost_report: tuple[int, int] | None = None
 
     def require_viewer(self) -> PydanticObjectId:
         """The signed-in user's id, or UNAUTHENTICATED."""

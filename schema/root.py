@@ -7,17 +7,29 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules
+from graphql.validation import MaxIntrospectionDepthRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import auth, node, task, user
+from cost.model import CostModel
+from cost.tiers import tiers_from
+from resolvers import auth, node, rate_limit, task, user
 from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterInput
 from schema.context import Info
+from schema.cost_directives import (
+    CONNECTION_COST,
+    FREE,
+    MUTATION_RETURNING_OBJECT,
+    MUTATION_RETURNING_SCALAR,
+    cost_model_of,
+)
 from schema.extensions.errors import ErrorCodes
 from schema.extensions.operation_name import OperationNameRequired
 from schema.extensions.operation_scope import OperationScope
+from schema.extensions.query_cost import QueryCost
 from schema.node import Node
+from schema.rate_limit import RateLimit
 from schema.scalars import DateTime
 from schema.task import (
     CreateTaskInput,
@@ -66,7 +78,8 @@ class Query:
 
     @strawberry.field(
         description="The signed-in user's tasks, 20 per page when neither first nor last is given "
-        "(both at once: BAD_USER_INPUT)."
+        "(both at once: BAD_USER_INPUT).",
+        directives=CONNECTION_COST,
     )
     async def tasks(
         self,
@@ -82,10 +95,19 @@ class Query:
         arguments = TaskListArguments(first, after, last, before, filter, order_by)
         return await task.tasks(info, arguments)
 
+    @strawberry.field(
+        description="The caller's query-cost budget, after this operation is charged. Free.",
+        directives=[FREE],
+    )
+    def rate_limit(self, info: Info) -> RateLimit:
+        return rate_limit.rate_limit(info)
+
 
 @strawberry.type(description="Writes.")
 class Mutation:
-    @strawberry.mutation(description="Creates an account and signs it in.")
+    @strawberry.mutation(
+        description="Creates an account and signs it in.", directives=MUTATION_RETURNING_OBJECT
+    )
     async def register(
         self,
         info: Info,
@@ -93,7 +115,9 @@ class Mutation:
     ) -> AuthPayload:
         return await auth.register(info, input)
 
-    @strawberry.mutation(description="Signs in with email and password.")
+    @strawberry.mutation(
+        description="Signs in with email and password.", directives=MUTATION_RETURNING_OBJECT
+    )
     async def login(
         self,
         info: Info,
@@ -102,7 +126,8 @@ class Mutation:
         return await auth.login(info, input)
 
     @strawberry.mutation(
-        description="Trades a refresh token for a new pair; the old one is retired."
+        description="Trades a refresh token for a new pair; the old one is retired.",
+        directives=MUTATION_RETURNING_OBJECT,
     )
     async def refresh_token(
         self,
@@ -113,7 +138,10 @@ class Mutation:
     ) -> AuthPayload:
         return await auth.refresh_token(info, refresh_token)
 
-    @strawberry.mutation(description="Retires the refresh token and its whole rotation family.")
+    @strawberry.mutation(
+        description="Retires the refresh token and its whole rotation family.",
+        directives=MUTATION_RETURNING_SCALAR,
+    )
     async def logout(
         self,
         info: Info,
@@ -124,14 +152,16 @@ class Mutation:
         return await auth.logout(info, refresh_token)
 
     @strawberry.mutation(
-        description="Retires every refresh token of the signed-in user (all devices)."
+        description="Retires every refresh token of the signed-in user (all devices).",
+        directives=MUTATION_RETURNING_SCALAR,
     )
     async def logout_all(self, info: Info) -> bool:
         return await auth.logout_all(info)
 
     @strawberry.mutation(
         description="Checks the current password, sets the new one, retires every refresh token, "
-        "and returns a fresh pair."
+        "and returns a fresh pair.",
+        directives=MUTATION_RETURNING_OBJECT,
     )
     async def change_password(
         self,
@@ -143,7 +173,10 @@ class Mutation:
     ) -> AuthPayload:
         return await auth.change_password(info, input)
 
-    @strawberry.mutation(description="Creates a task owned by the signed-in user.")
+    @strawberry.mutation(
+        description="Creates a task owned by the signed-in user.",
+        directives=MUTATION_RETURNING_OBJECT,
+    )
     async def create_task(
         self,
         info: Info,
@@ -152,7 +185,8 @@ class Mutation:
         return await task.create_task(info, input)
 
     @strawberry.mutation(
-        description="Changes the fields given, atomically; increments the version."
+        description="Changes the fields given, atomically; increments the version.",
+        directives=MUTATION_RETURNING_OBJECT,
     )
     async def update_task(
         self,
@@ -164,7 +198,9 @@ class Mutation:
     ) -> Task:
         return await task.update_task(info, input)
 
-    @strawberry.mutation(description="Returns the id of the deleted task.")
+    @strawberry.mutation(
+        description="Returns the id of the deleted task.", directives=MUTATION_RETURNING_SCALAR
+    )
     async def delete_task(
         self,
         info: Info,
@@ -181,15 +217,32 @@ class TaskqlSchema(strawberry.Schema):
         return
 
 
+# Longer documents are refused while parsing (QUERY_TOO_COMPLEX).
+MAX_TOKENS = 2_000
+
+
 def create_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Any] = [OperationScope, ErrorCodes, OperationNameRequired]
+    # Introspection is priced flat, so its own nesting is bounded (graphql-core's rule).
+    rules: list[Any] = [MaxIntrospectionDepthRule]
     if settings.is_production:
         # Production answers only the operations its clients were built with.
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return TaskqlSchema(
+        rules.append(NoSchemaIntrospectionCustomRule)
+    tiers = tiers_from(settings.effective_cost_tiers)
+    model: CostModel  # read from the schema below, before any operation prices with it
+    extensions: list[Any] = [
+        OperationScope,
+        ErrorCodes,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules(rules),
+        OperationNameRequired,
+        lambda: QueryCost(model=model, tiers=tiers),
+    ]
+    schema = TaskqlSchema(
         query=Query,
         mutation=Mutation,
         types=[User, Task],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )
+    model = cost_model_of(schema)
+    return schema

@@ -16,6 +16,7 @@ from models.task_query import BoundaryProbe, Keyset, Side, TaskFilterSpec, TaskP
 from models.task_reads import StatusCounts, TaskPage
 from models.user import UserProfile
 from schema.context import Info
+from schema.cost_directives import FREE, ListSize
 from schema.node import Node, encode_global_id
 from schema.pagination import encode_cursor, page_window
 from schema.task_enums import OrderDirection, TaskOrderField, TaskPriority, TaskStatus
@@ -56,7 +57,11 @@ class Task(Node):
     description: str | None = strawberry.field(description="Free text; null when there is none.")
     status: TaskStatus = strawberry.field(description="Where the task stands.")
     priority: TaskPriority = strawberry.field(description="How pressing it is.")
-    tags: list[str] = strawberry.field(description="Labels, in the order they were given.")
+    tags: list[str] = strawberry.field(
+        description="Labels, in the order they were given.",
+        # Scalars cost nothing; the size documents the cap (20 tags per task).
+        directives=[ListSize(assumed_size=20)],
+    )
     due_at: datetime | None = strawberry.field(description="When it is due; null: no due date.")
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
@@ -90,7 +95,8 @@ class Task(Node):
         )
 
 
-@strawberry.type(description="One task in a page, with its position.")
+# The edge wrapper is free: selecting `edges { node }` costs what `nodes` does.
+@strawberry.type(description="One task in a page, with its position.", directives=[FREE])
 class TaskEdge:
     cursor: str = strawberry.field(description="Opaque: pass it as after or before.")
     node: Task = strawberry.field(description="The task.")
@@ -129,7 +135,10 @@ async def _probe(info: Info, probe: BoundaryProbe | None) -> bool:
 class TaskConnection:
     edges: list[TaskEdge] = strawberry.field(description="The tasks with their cursors.")
     nodes: list[Task] = strawberry.field(description="The tasks alone.")
-    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
+    page_info: PageInfo = strawberry.field(
+        description="Where this page sits in the list.",
+        directives=[FREE],  # covered by the connection's own 2
+    )
     total: strawberry.Private[tuple[PydanticObjectId, TaskFilterSpec] | None]
 
     @strawberry.field(description="How many tasks pass the filter, all pages together.")

@@ -10,6 +10,7 @@ import strawberry
 from models.task_reads import StatusCounts
 from models.user import UserDocument, UserProfile, profile_of
 from schema.context import Info
+from schema.cost_directives import CONNECTION_COST
 from schema.node import Node, encode_global_id
 from schema.task_inputs import (
     AfterArgument,
@@ -43,7 +44,8 @@ class User(Node):
 
     @strawberry.field(
         description="The user's tasks, 20 per page when neither first nor last is given. Only "
-        "the user themself may list them; anyone else gets an empty connection."
+        "the user themself may list them; anyone else gets an empty connection.",
+        directives=CONNECTION_COST,
     )
     async def tasks(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -17,18 +18,24 @@ from schema.context import Context
 from settings import Settings
 
 
-def authenticate(
-    authorization: str | None, *, settings: Settings
-) -> tuple[PydanticObjectId | None, str | None]:
-    """The viewer's id from an Authorization header, or why there is none."""
+@dataclass(frozen=True)
+class Viewer:
+    """Who an Authorization header signs in: an id and cost tier, or why nobody."""
+
+    id: PydanticObjectId | None = None
+    tier: str | None = None
+    error: str | None = None
+
+
+def authenticate(authorization: str | None, *, settings: Settings) -> Viewer:
     token = bearer_token(authorization)
     if token is None:
-        return None, None
+        return Viewer()
     try:
         claims = verify_access_token(token, keys=settings.jwt_secret)
-        return PydanticObjectId(claims.user_id), None
+        return Viewer(id=PydanticObjectId(claims.user_id), tier=claims.tier)
     except (InvalidAccessToken, InvalidId) as error:
-        return None, str(error)
+        return Viewer(error=str(error))
 
 
 def request_id_of(connection: HTTPConnection) -> str:
@@ -49,7 +56,7 @@ def create_context(
     """A context for one operation; loaders are new each time, so no operation sees another's."""
     state: Any = connection.app.state.taskql
     settings: Settings = state.settings
-    viewer_id, auth_error = authenticate(authorization, settings=settings)
+    viewer = authenticate(authorization, settings=settings)
     return Context(
         request=connection,
         response_headers=response_headers,
@@ -57,9 +64,12 @@ def create_context(
         redis=state.redis,
         cache=state.cache,
         loaders=create_loaders(state.cache),
-        viewer_id=viewer_id,
-        auth_error=auth_error,
+        viewer_id=viewer.id,
+        viewer_tier=viewer.tier,
+        auth_error=viewer.error,
         client_address=client_address(connection, trusted_proxies=settings.trusted_proxies),
         request_id=request_id,
         login_fallback=state.login_fallback,
+        budget=state.budget,
+        metrics=state.metrics,
     )

@@ -78,6 +78,7 @@ class GraphQLOverHttp:
                 operation, context=context, allowed=allowed, media_type=media_type
             )
             _observe(request, executed, operation_type=context.operation_type, started=started)
+            _log(operation, executed, context=context, started=started)
             outcomes.append(executed)
         if batch:
             status, retry_after = batch_status(outcomes)
@@ -167,6 +168,24 @@ def _observe(request: Request, result: Outcome, *, operation_type: str, started:
         operation_type=operation_type,
         outcome=graphql_operations.operation_outcome(result.codes),
         seconds=time.perf_counter() - started,
+    )
+
+
+def _log(operation: OperationRequest, result: Outcome, *, context: Context, started: float) -> None:
+    """One line per operation; its cost lets the weights be tuned on real traffic."""
+    requested, actual = context.cost_report or (None, None)
+    log.info(
+        "graphql operation",
+        extra={
+            "request_id": context.request_id,
+            "user_id": str(context.viewer_id) if context.viewer_id is not None else None,
+            "operation_type": context.operation_type,
+            "operation_name": operation.operation_name,
+            "outcome": graphql_operations.operation_outcome(result.codes),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "requested_cost": requested,
+            "actual_cost": actual,
+        },
     )
 
 

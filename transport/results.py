@@ -48,8 +48,9 @@ class Outcome:
 def outcome(result: ExecutionResult, *, media_type: MediaType) -> Outcome:
     errors = result.errors or []
     formatted = [error.formatted for error in errors]
-    # Nothing executed (parse, validation, coercion, limits, cost): the result has no `data`.
-    request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+    # Nothing executed (parse, validation, coercion, limits, cost, or `GraphQL-Cost: validate`):
+    # the result has no `data`.
+    request_error = result.data is None and all(e.path is None for e in errors)
     body: dict[str, Any] = {} if request_error else {"data": result.data}
     if formatted:
         body["errors"] = formatted
@@ -82,7 +83,7 @@ def _status(codes: list[str], *, request_error: bool, media_type: MediaType) -> 
     for code in codes:
         if code in ALWAYS_STATUS:
             return ALWAYS_STATUS[code]
-    if request_error and media_type is MediaType.GRAPHQL_RESPONSE:
+    if request_error and codes and media_type is MediaType.GRAPHQL_RESPONSE:
         return 500 if "INTERNAL_SERVER_ERROR" in codes else 400
     return 200
 

@@ -18,6 +18,10 @@ log = logging.getLogger("taskql.errors")
 
 # graphql-core ends validation and coercion messages with hints that map the schema out.
 SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
+# The token limit (a syntax error) and the introspection depth rule (a validation error).
+TOO_COMPLEX = re.compile(
+    r"^Syntax Error: Document contains more than \d+ tokens|^Maximum introspection depth exceeded"
+)
 
 
 class ErrorCodes(SchemaExtension):
@@ -38,6 +42,8 @@ class ErrorCodes(SchemaExtension):
             # Before execution: the document did not parse, did not validate, or a value
             # did not coerce (a scalar's parser raising is how coercion fails).
             code = "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED"
+            if TOO_COMPLEX.search(error.message):
+                code = "QUERY_TOO_COMPLEX"
             message = error.message
             if isinstance(context, Context) and context.settings.is_production:
                 message = SUGGESTION.sub("", message)

@@ -21,6 +21,13 @@ mutation Register($input: RegisterInput!) {
 """
 
 
+def without_cost(body: dict[str, Any]) -> dict[str, Any]:
+    """A response body without its `extensions.cost`, which every response carries."""
+    extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "cost"}
+    rest = {k: v for k, v in body.items() if k != "extensions"}
+    return {**rest, "extensions": extensions} if extensions else rest
+
+
 @dataclass
 class Response:
     status: int

@@ -6,11 +6,14 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import orjson
 import pytest
 from pymongo import MongoClient
 
 from tests.e2e.api import Api
 from tests.e2e.server_process import ServerProcess
+
+UNLIMITED_TIER = {"capacity": 1e12, "restore_rate": 1e12, "max_query": 1e12}
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +26,8 @@ def api_server(mongodb_url: str, redis_url: str) -> Iterator[ServerProcess]:
         "JWT_SECRET": secrets.token_urlsafe(48),
         # Tests present distinct client addresses through X-Forwarded-For.
         "TASKQL_TRUSTED_PROXIES": "127.0.0.1",
+        # Most tests sign up from one address; the query-cost tests run servers of their own.
+        "TASKQL_COST_TIERS": orjson.dumps({"anonymous": UNLIMITED_TIER}).decode(),
     }
     with ServerProcess(env=env) as server:
         yield server

@@ -12,7 +12,7 @@ import pytest
 from beanie import PydanticObjectId
 
 from schema.node import decode_global_id, encode_global_id
-from tests.e2e.api import Api, SignedInUser
+from tests.e2e.api import Api, SignedInUser, without_cost
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,8 @@ async def test_an_executed_operation_is_200_with_data(api: Api, accept: str | No
     reply = await post(api, {"query": "{ me { id } }"}, accept=accept)
     assert reply.status_code == 200
     assert reply.headers["content-type"] == f"{accept or JSON}; charset=utf-8"
-    assert reply.json() == {"data": {"me": None}}
+    assert without_cost(reply.json()) == {"data": {"me": None}}
+    assert reply.json()["extensions"]["cost"]["requestedQueryCost"] == 1
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ async def test_field_errors_are_executed_200_for_both_media_types(api: Api) -> N
         assert codes(reply.json()) == ["BAD_USER_INPUT"]
     query["variables"] = {"id": missing}
     reply = await post(api, query, accept=MODERN, user=user)
-    assert (reply.status_code, reply.json()) == (200, {"data": {"task": None}})
+    assert (reply.status_code, without_cost(reply.json())) == (200, {"data": {"task": None}})
 
 
 async def test_get_runs_queries_with_json_encoded_variables(api: Api) -> None:
@@ -111,7 +112,9 @@ async def test_get_runs_queries_with_json_encoded_variables(api: Api) -> None:
         headers=user.headers,
     )
     assert reply.status_code == 200
-    assert reply.json() == {"data": {"me": {"name": "Getter", "tasks": {"totalCount": 0}}}}
+    assert without_cost(reply.json()) == {
+        "data": {"me": {"name": "Getter", "tasks": {"totalCount": 0}}}
+    }
 
 
 @pytest.mark.parametrize("accept", [JSON, MODERN])
@@ -175,8 +178,15 @@ async def test_a_batch_reports_each_operation_on_its_own(api: Api) -> None:
     assert "data" not in invalid
     assert codes(invalid) == ["GRAPHQL_VALIDATION_FAILED"]
     assert codes(rejected) == ["BAD_USER_INPUT"]
-    assert me == {"data": {"me": {"id": user.id}}}
+    assert without_cost(me) == {"data": {"me": {"id": user.id}}}
     assert await titles(api, user) == ["kept"]
+    # Each operation was priced and charged on its own.
+    assert [item["extensions"]["cost"]["requestedQueryCost"] for item in reply.json()] == [
+        11,
+        0,
+        11,
+        1,
+    ]
 
 
 @pytest.mark.parametrize("size", [0, 6])
@@ -211,7 +221,8 @@ def padded(size: int) -> bytes:
 
 async def test_a_body_of_exactly_one_mib_is_served(api: Api) -> None:
     reply = await api.http.post(api.url, content=padded(MIB), headers={"Content-Type": JSON})
-    assert (reply.status_code, reply.json()) == (200, {"data": {"__typename": "Query"}})
+    assert reply.status_code == 200
+    assert without_cost(reply.json()) == {"data": {"__typename": "Query"}}
 
 
 async def test_a_body_over_one_mib_is_413(api: Api) -> None:

@@ -31,6 +31,7 @@ FAMILIES = {
     "taskql_subscriptions_active": "gauge",
     "taskql_events_published": "counter",
     "taskql_ratelimit_throttled": "counter",
+    "taskql_ratelimit_local_decisions": "counter",
 }
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

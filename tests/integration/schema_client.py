@@ -15,6 +15,7 @@ from strawberry import Schema
 from strawberry.types import ExecutionResult
 
 from auth.throttle import LocalCounters
+from cost.budget import Budget, LocalBuckets
 from loaders import create_loaders
 from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
@@ -22,6 +23,11 @@ from schema.context import Context
 from schema.root import create_schema
 from settings import Settings
 from storage.redis import create_redis_client
+
+UNLIMITED = 1e12
+UNLIMITED_ANONYMOUS = {
+    "anonymous": {"capacity": UNLIMITED, "restore_rate": UNLIMITED, "max_query": UNLIMITED}
+}
 
 
 @dataclass
@@ -46,26 +52,44 @@ class SchemaClient:
         self.login_fallback = LocalCounters()
         self.metrics = TaskqlMetrics()
         self.cache = ObjectCache(redis, metrics=self.metrics)
+        self.budget = Budget(redis, local=LocalBuckets())
 
     @classmethod
-    def open(cls, *, mongodb_url: str, database: str, redis_url: str) -> SchemaClient:
-        """For a database whose Beanie documents are already bound (the `models_db` fixture)."""
+    def open(
+        cls,
+        *,
+        mongodb_url: str,
+        database: str,
+        redis_url: str,
+        cost_tiers: dict[str, dict[str, float]] | None = None,
+    ) -> SchemaClient:
+        """For a database whose Beanie documents are already bound (the `models_db` fixture).
+
+        Every test's anonymous operations come from one address, so by default the anonymous
+        tier is unlimited here; the query-cost tests pass the tiers they exercise."""
         settings = Settings(
             mongodb_url=mongodb_url,
             redis_url=redis_url,
             mongodb_db=database,
             jwt_secret=secrets.token_urlsafe(48),
+            TASKQL_COST_TIERS=UNLIMITED_ANONYMOUS if cost_tiers is None else cost_tiers,
         )
         return cls(
             schema=create_schema(settings), settings=settings, redis=create_redis_client(redis_url)
         )
 
-    def context(self, *, viewer_id: PydanticObjectId | None = None) -> Context:
+    def context(
+        self,
+        *,
+        viewer_id: PydanticObjectId | None = None,
+        viewer_tier: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Context:
         scope = {
             "type": "http",
             "method": "POST",
             "path": "/graphql",
-            "headers": [],
+            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
             "client": ("127.0.0.1", 50000),
         }
         return Context(
@@ -76,10 +100,13 @@ class SchemaClient:
             cache=self.cache,
             loaders=create_loaders(self.cache),
             viewer_id=viewer_id,
+            viewer_tier=viewer_tier,
             auth_error=None,
             client_address="127.0.0.1",
             request_id=uuid.uuid4().hex,
             login_fallback=self.login_fallback,
+            budget=self.budget,
+            metrics=self.metrics,
         )
 
     async def execute(
@@ -88,8 +115,10 @@ class SchemaClient:
         variables: dict[str, Any] | None = None,
         *,
         viewer_id: PydanticObjectId | None = None,
+        viewer_tier: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Executed:
-        context = self.context(viewer_id=viewer_id)
+        context = self.context(viewer_id=viewer_id, viewer_tier=viewer_tier, headers=headers)
         result = await self.schema.execute(query, variable_values=variables, context_value=context)
         return Executed(result=result, context=context)
 

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from auth.throttle import LocalCounters
+from cost.budget import Budget, LocalBuckets
 from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
 from settings import Settings
@@ -45,6 +46,7 @@ def client(schema: SpySchema) -> httpx.AsyncClient:
         login_fallback=LocalCounters(),
         metrics=metrics,
         cache=ObjectCache(None, metrics=metrics),
+        budget=Budget(None, local=LocalBuckets()),
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

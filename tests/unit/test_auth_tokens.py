@@ -49,12 +49,13 @@ def _signed(claims: dict[str, object], *, key: str = KEY_A, kid: str | None = No
 
 def test_issued_token_carries_every_claim_and_the_kid_of_the_first_key() -> None:
     now = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
-    issued = issue_access_token(USER_ID, keys=[KEY_A, KEY_B], ttl_seconds=900, now=now)
+    issued = issue_access_token(USER_ID, keys=[KEY_A, KEY_B], ttl_seconds=900, tier="pro", now=now)
 
     header = jwt.get_unverified_header(issued.token)
     claims = jwt.decode(issued.token, options={"verify_signature": False})
     assert header == {"alg": "HS256", "typ": "JWT", "kid": key_id(KEY_A)}
-    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti"}
+    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti", "tier"}
+    assert claims["tier"] == "pro"
     assert (claims["iss"], claims["aud"], claims["sub"]) == (ISSUER, AUDIENCE, USER_ID)
     assert claims["exp"] - claims["iat"] == 900
     assert issued.expires_at == datetime(2030, 1, 2, 3, 19, 5, tzinfo=UTC)
@@ -161,3 +162,8 @@ def test_garbage_is_refused(garbage: str) -> None:
 )
 def test_bearer_token(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+def test_a_token_without_a_tier_claim_pays_as_a_user() -> None:
+    token = _signed(_claims())
+    assert verify_access_token(token, keys=[KEY_A]).tier == "user"
