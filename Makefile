@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint format typecheck services schema lock clean bench
+.PHONY: run test lint format typecheck services schema lock clean bench bench-cost
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ typecheck: $(STAMP)
 # `.venv/bin/python bench/cache.py --help`).
 bench: $(STAMP) $(ASSETS_STAMP)
 	$(BIN)/python bench/cache.py $(BENCH_ARGS)
+
+# What query-cost pricing adds to one operation, in under a minute: microseconds for pricing,
+# the budget in Redis, schema.execute (BENCH_ARGS="--repeats 9"; `bench/pricing.py --help`).
+bench-cost: $(STAMP)
+	$(BIN)/python bench/pricing.py $(BENCH_ARGS)
 
 # Rewrites schema.graphql from the code (a test fails while the two differ).
 schema: $(STAMP)
