@@ -178,7 +178,7 @@ def as_json(
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -202,7 +202,7 @@ def run_context(arguments: argparse.Namespace, *, mongodb: str, redis: str) -> d
         "command": _command(arguments),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "mongodb": mongodb,

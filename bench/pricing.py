@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from cache_report import cpu_model
 from stack import ROOT
 
 sys.path.insert(0, str(ROOT))
@@ -548,16 +549,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), rule + "|", *(line(row) for row in rows)]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _command(arguments: argparse.Namespace) -> str:
     words = [".venv/bin/python", "bench/pricing.py"]
     for option in ("iterations", "redis_iterations", "e2e_iterations", "repeats", "warmup"):
@@ -723,7 +714,7 @@ def run_context(arguments: argparse.Namespace, *, redis: str) -> dict[str, str]:
     return {
         "command": _command(arguments),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpus": str(os.cpu_count()),
         "load average at start": load,
         "python": platform.python_version(),

@@ -304,16 +304,21 @@ async def test_the_bucket_is_kept_in_redis_time_and_shared_by_instances(
         await second_client.aclose()
 
 
-async def test_unreachable_redis_falls_back_to_a_local_bucket_that_still_limits() -> None:
-    client = create_redis_client(f"redis://127.0.0.1:{free_port()}/0")
-    clock = Clock()
-    local_decisions: list[None] = []
-    budget = Budget(
+def budget_on_a_clock(client: Redis, clock: Clock, local_decisions: list[None]) -> Budget:
+    """A budget whose local bucket and breaker read `clock`; each local decision is noted."""
+    return Budget(
         client,
         local=LocalBuckets(clock=clock),
         breaker=CircuitBreaker(cool_down=2.0, clock=clock),
         on_local=lambda: local_decisions.append(None),
     )
+
+
+async def test_unreachable_redis_falls_back_to_a_local_bucket_that_still_limits() -> None:
+    client = create_redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    clock = Clock()
+    local_decisions: list[None] = []
+    budget = budget_on_a_clock(client, clock, local_decisions)
     caller = Caller(
         tier=Tier(name="user", capacity=20, restore_rate=10, max_query=20),
         key=f"user:{uuid.uuid4().hex}",
@@ -368,12 +373,7 @@ async def test_the_breaker_keeps_redis_untried_for_its_cool_down() -> None:
     client = create_redis_client(f"redis://127.0.0.1:{port}/0")
     clock = Clock()
     local_decisions: list[None] = []
-    budget = Budget(
-        client,
-        local=LocalBuckets(clock=clock),
-        breaker=CircuitBreaker(cool_down=2.0, clock=clock),
-        on_local=lambda: local_decisions.append(None),
-    )
+    budget = budget_on_a_clock(client, clock, local_decisions)
     caller = Caller(
         tier=Tier(name="user", capacity=1000, restore_rate=50, max_query=1000),
         key=f"user:{uuid.uuid4().hex}",

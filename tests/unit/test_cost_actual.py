@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,19 +13,6 @@ from cost.actual import actual_cost
 from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
-from schema.cost_directives import cost_model_of
-from schema.root import create_schema
-from settings import Settings
-
-
-@pytest.fixture(scope="module")
-def schema() -> strawberry.Schema:
-    return create_schema(Settings(jwt_secret=secrets.token_urlsafe(48)))
-
-
-@pytest.fixture(scope="module")
-def model(schema: strawberry.Schema) -> CostModel:
-    return cost_model_of(schema)
 
 
 def actual(

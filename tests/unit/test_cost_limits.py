@@ -21,8 +21,6 @@ from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
 from cost.tiers import tiers_from
-from schema.cost_directives import cost_model_of
-from schema.root import create_schema
 from settings import Settings
 
 CYCLE = "The query's fragments spread one another in a cycle."
@@ -31,16 +29,6 @@ CYCLE = "The query's fragments spread one another in a cycle."
 @pytest.fixture(scope="module")
 def settings() -> Settings:
     return Settings(jwt_secret=secrets.token_urlsafe(48))
-
-
-@pytest.fixture(scope="module")
-def schema(settings: Settings) -> strawberry.Schema:
-    return create_schema(settings)
-
-
-@pytest.fixture(scope="module")
-def model(schema: strawberry.Schema) -> CostModel:
-    return cost_model_of(schema)
 
 
 def operation(

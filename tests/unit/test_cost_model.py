@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 import strawberry
 
 from cost.model import CostModel, ListSizing, unsized_lists
 from schema.cost_directives import Cost, ListSize, cost_model_of
-from schema.root import create_schema
-from settings import Settings
-
-
-@pytest.fixture(scope="module")
-def schema() -> strawberry.Schema:
-    return create_schema(Settings(jwt_secret=secrets.token_urlsafe(48)))
 
 
 @strawberry.type

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import itertools
 import random
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import strawberry
 from graphql import parse, validate
 from hypothesis import given, settings
@@ -20,9 +18,6 @@ from cost.actual import actual_cost
 from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
-from schema.cost_directives import cost_model_of
-from schema.root import create_schema
-from settings import Settings as AppSettings
 
 DEFAULT_SIZE = 20
 
@@ -381,16 +376,6 @@ class Filler:
             assert size is not None
             return [self.object(children, returned) for _ in range(self.count(size))]
         return self.object(children, returned)
-
-
-@pytest.fixture(scope="module")
-def schema() -> strawberry.Schema:
-    return create_schema(AppSettings(jwt_secret=secrets.token_urlsafe(48)))
-
-
-@pytest.fixture(scope="module")
-def model(schema: strawberry.Schema) -> CostModel:
-    return cost_model_of(schema)
 
 
 def operation(schema: strawberry.Schema, document: str) -> Operation:
