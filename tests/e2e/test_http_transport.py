@@ -295,4 +295,9 @@ async def test_development_allows_any_origin(api: Api) -> None:
         api.url, json={"query": "{ me { id } }"}, headers={"Origin": "http://localhost:5173"}
     )
     assert reply.headers["access-control-allow-origin"] == "*"
-    assert "x-request-id" in reply.headers["access-control-expose-headers"].lower()
+    exposed = {h.strip() for h in reply.headers["access-control-expose-headers"].split(",")}
+    # A page on another origin may read its request id and where its budget stands.
+    assert {"x-request-id", "ratelimit", "ratelimit-policy", "retry-after"} <= {
+        h.lower() for h in exposed
+    }
+    assert reply.headers["RateLimit"].startswith('"anonymous";r=')
