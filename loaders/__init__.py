@@ -4,8 +4,7 @@ each batching a tick's loads into one cache read and one MongoDB query for the m
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -27,23 +26,48 @@ from models.task_reads import StatusCounts, TaskPage
 from models.user import UserProfile
 
 
-@dataclass(frozen=True)
 class Loaders:
-    users: DataLoader[PydanticObjectId, UserProfile | None]
-    tasks: DataLoader[TaskRef, TaskDocument | None]
-    task_pages: DataLoader[TaskPageQuery, TaskPage]
-    task_totals: DataLoader[TotalKey, int]  # tasks passing a filter
-    task_probes: DataLoader[BoundaryProbe, bool]
-    task_counts: DataLoader[PydanticObjectId, StatusCounts]  # per owner
+    """The loaders of one request or operation, each built on first use: most operations
+    touch one or two, and a subscription builds a fresh set for every event."""
+
+    def __init__(self, cache: ObjectCache) -> None:
+        self._cache = cache
+
+    @cached_property
+    def users(self) -> DataLoader[PydanticObjectId, UserProfile | None]:
+        return self._loader("users", load_users)
+
+    @cached_property
+    def tasks(self) -> DataLoader[TaskRef, TaskDocument | None]:
+        return self._loader("tasks", load_tasks)
+
+    @cached_property
+    def task_pages(self) -> DataLoader[TaskPageQuery, TaskPage]:
+        return self._loader("task_pages", load_task_pages)
+
+    @cached_property
+    def task_totals(self) -> DataLoader[TotalKey, int]:
+        """Tasks passing a filter."""
+        return self._loader("task_totals", load_task_totals)
+
+    @cached_property
+    def task_probes(self) -> DataLoader[BoundaryProbe, bool]:
+        return self._loader("task_probes", load_task_probes)
+
+    @cached_property
+    def task_counts(self) -> DataLoader[PydanticObjectId, StatusCounts]:
+        """Per owner."""
+        return self._loader("task_counts", load_task_counts)
 
     def forget_task_lists(self) -> None:
         """After a write: list reads made earlier in this request no longer hold."""
-        for loader in (self.task_pages, self.task_totals, self.task_probes, self.task_counts):
-            loader.clear_all()
+        for name in ("task_pages", "task_totals", "task_probes", "task_counts"):
+            built: DataLoader[Any, Any] | None = self.__dict__.get(name)
+            if built is not None:
+                built.clear_all()
 
-
-def create_loaders(cache: ObjectCache) -> Loaders:
-    def loader(name: str, load: Callable[..., Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+    def _loader(self, name: str, load: Callable[..., Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+        cache = self._cache
         batch = partial(load, cache=cache)
 
         async def measured(keys: list[Any]) -> list[Any]:
@@ -52,11 +76,6 @@ def create_loaders(cache: ObjectCache) -> Loaders:
 
         return DataLoader(measured)
 
-    return Loaders(
-        users=loader("users", load_users),
-        tasks=loader("tasks", load_tasks),
-        task_pages=loader("task_pages", load_task_pages),
-        task_totals=loader("task_totals", load_task_totals),
-        task_probes=loader("task_probes", load_task_probes),
-        task_counts=loader("task_counts", load_task_counts),
-    )
+
+def create_loaders(cache: ObjectCache) -> Loaders:
+    return Loaders(cache)
