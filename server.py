@@ -28,6 +28,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from auth.throttle import LocalCounters
 from cost.budget import Budget, LocalBuckets
+from events.bus import EventBus
 from graphiql.page import graphiql_response, graphiql_routes
 from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, ensure_indexes
@@ -64,6 +65,7 @@ class AppState:
     metrics: TaskqlMetrics
     cache: ObjectCache
     budget: Budget
+    events: EventBus
     login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
@@ -114,6 +116,8 @@ def create_app(settings: Settings) -> Starlette:
             budget = Budget(
                 redis, local=LocalBuckets(), on_local=process_metrics.ratelimit_local.inc
             )
+            events = EventBus(redis, metrics=process_metrics)
+            events.start()
             app.state.taskql = AppState(
                 settings=settings,
                 mongo=mongo,
@@ -121,8 +125,12 @@ def create_app(settings: Settings) -> Starlette:
                 metrics=process_metrics,
                 cache=cache,
                 budget=budget,
+                events=events,
             )
-            yield
+            try:
+                yield
+            finally:
+                await events.close()
         finally:
             await redis.aclose()
             await mongo.close()

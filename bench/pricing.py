@@ -79,6 +79,7 @@ from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
 from cost.tiers import Caller, Tier, caller_for, tiers_from
+from events.bus import EventBus
 from loaders import create_loaders
 from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
@@ -465,6 +466,7 @@ class InProcess:
         self.metrics = TaskqlMetrics()
         self.cache = ObjectCache(redis, metrics=self.metrics)
         self.budget = Budget(redis, local=LocalBuckets())
+        self.events = EventBus(redis, metrics=self.metrics)
         self.login_fallback = LocalCounters()
         self.address = f"bench-{uuid.uuid4().hex}"
 
@@ -495,6 +497,7 @@ class InProcess:
             login_fallback=self.login_fallback,
             budget=self.budget,
             metrics=self.metrics,
+            events=self.events,
         )
 
 

@@ -6,9 +6,15 @@ from beanie import Document
 
 from models.refresh_token import RefreshTokenDocument
 from models.task import TaskDocument, ensure_direction_indexes
+from models.task_event import TaskEventDocument
 from models.user import UserDocument
 
-DOCUMENT_MODELS: list[type[Document]] = [UserDocument, TaskDocument, RefreshTokenDocument]
+DOCUMENT_MODELS: list[type[Document]] = [
+    UserDocument,
+    TaskDocument,
+    RefreshTokenDocument,
+    TaskEventDocument,
+]
 
 
 async def ensure_indexes() -> None:

@@ -10,6 +10,7 @@ from beanie import PydanticObjectId
 
 from loaders.task import write_through_task
 from models.task import TaskDocument
+from models.task_event import TaskEventTypeValue
 from models.task_writes import UpdateFailure, insert_task
 from models.task_writes import delete_task as delete_document
 from models.task_writes import update_task as update_document
@@ -58,10 +59,19 @@ async def tasks(info: Info, arguments: TaskListArguments) -> TaskConnection:
     return await task_connection(info, owner_id=viewer_id, arguments=arguments)
 
 
-async def _written(info: Info, document: TaskDocument) -> Task:
-    """MongoDB has the write: now the cache (for every instance) and this request's loaders."""
+async def _written(info: Info, document: TaskDocument, *, event: TaskEventTypeValue | None) -> Task:
+    """MongoDB has the write: now the cache (for every instance), its event (none for a
+    retried create) and this request's loaders."""
     assert document.id is not None
     await write_through_task(info.context.cache, document)
+    if event is not None:
+        await info.context.events.publish(
+            type=event,
+            owner_id=document.owner_id,
+            task_id=document.id,
+            task=document.model_dump(by_alias=True),
+            at=document.updated_at,
+        )
     ref = (document.owner_id, document.id)
     info.context.loaders.tasks.clear(ref).prime(ref, document)
     info.context.loaders.forget_task_lists()
@@ -73,7 +83,8 @@ async def create_task(info: Info, input: CreateTaskInput) -> Task:
     values = new_task(input, owner_id=viewer_id)
     key = idempotency_key(input)
     created = await insert_task(values, idempotency_key=key, now=_now())
-    return await _written(info, created.task)
+    # A retry returns the first call's task; that call published the event.
+    return await _written(info, created.task, event="CREATED" if created.created else None)
 
 
 async def update_task(info: Info, input: UpdateTaskInput) -> Task:
@@ -97,7 +108,7 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
             "The task changed since that version: read it again, then retry.",
             field="input.expectedVersion",
         )
-    return await _written(info, outcome)
+    return await _written(info, outcome, event="UPDATED")
 
 
 async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
@@ -106,6 +117,9 @@ async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
     if owner_id != viewer_id or not await delete_document(task_id, owner_id=viewer_id):
         raise not_found()
     await info.context.cache.task_deleted(owner_id, task_id)
+    await info.context.events.publish(
+        type="DELETED", owner_id=owner_id, task_id=task_id, task=None, at=_now()
+    )
     ref = (owner_id, task_id)
     info.context.loaders.tasks.clear(ref).prime(ref, None)
     info.context.loaders.forget_task_lists()

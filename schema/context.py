@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import strawberry
@@ -12,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from auth.throttle import LocalCounters
 from cost.budget import Budget, Charge
+from events.bus import EventBus
 from loaders import Loaders
 from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
@@ -37,6 +39,8 @@ class Context:
     # The query-cost budgets (shared in Redis, or this process's while Redis is away).
     budget: Budget
     metrics: TaskqlMetrics
+    # Task events: publishing after writes, and this instance's subscribers.
+    events: EventBus
     # query, mutation or subscription once the document parsed (for metrics and logs).
     operation_type: str = "unknown"
     # The signed-in user's query-cost tier, from the access token.
@@ -45,6 +49,10 @@ class Context:
     charge: Charge | None = None
     # Requested and actual cost once priced, for the operation's log line.
     cost_report: tuple[int, int] | None = None
+    # Websockets only: the `connection_init` payload, and how to close the connection
+    # (with a close code) when its token expires or a subscriber falls too far behind.
+    connection_params: dict[str, object] | None = None
+    close_connection: Callable[[int], None] | None = None
 
     def require_viewer(self) -> PydanticObjectId:
         """The signed-in user's id, or UNAUTHENTICATED."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from strawberry.types import ExecutionContext
 
 from cost.model import CostModel
 from cost.tiers import tiers_from
-from resolvers import auth, node, rate_limit, task, user
+from resolvers import auth, event, node, rate_limit, task, user
 from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterInput
 from schema.context import Info
 from schema.cost_directives import (
@@ -24,6 +25,7 @@ from schema.cost_directives import (
     MUTATION_RETURNING_SCALAR,
     cost_model_of,
 )
+from schema.event_execution import SharedSubscriptionEvents
 from schema.extensions.errors import ErrorCodes
 from schema.extensions.operation_name import OperationNameRequired
 from schema.extensions.operation_scope import OperationScope
@@ -37,6 +39,7 @@ from schema.task import (
     TaskConnection,
     UpdateTaskInput,
 )
+from schema.task_event import TaskEvent
 from schema.task_inputs import (
     AfterArgument,
     BeforeArgument,
@@ -209,6 +212,24 @@ class Mutation:
         return await task.delete_task(info, id)
 
 
+@strawberry.type(description="Live updates, over the websocket endpoint.")
+class Subscription:
+    @strawberry.subscription(
+        description="Changes to the signed-in user's tasks, from any server instance. With "
+        "`after`, first replays the events missed since that cursor."
+    )
+    async def task_events(
+        self,
+        info: Info,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="The cursor of the last event received."),
+        ] = strawberry.UNSET,
+    ) -> AsyncIterator[TaskEvent]:
+        async for task_event in event.task_events(info, after or None):
+            yield task_event
+
+
 class TaskqlSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -240,7 +261,9 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     schema = TaskqlSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Task],
+        execution_context_class=SharedSubscriptionEvents,
         extensions=extensions,
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -25,6 +26,7 @@ class Viewer:
     id: PydanticObjectId | None = None
     tier: str | None = None
     error: str | None = None
+    expires_at: datetime | None = None
 
 
 def authenticate(authorization: str | None, *, settings: Settings) -> Viewer:
@@ -33,7 +35,9 @@ def authenticate(authorization: str | None, *, settings: Settings) -> Viewer:
         return Viewer()
     try:
         claims = verify_access_token(token, keys=settings.jwt_secret)
-        return Viewer(id=PydanticObjectId(claims.user_id), tier=claims.tier)
+        return Viewer(
+            id=PydanticObjectId(claims.user_id), tier=claims.tier, expires_at=claims.expires_at
+        )
     except (InvalidAccessToken, InvalidId) as error:
         return Viewer(error=str(error))
 
@@ -72,4 +76,5 @@ def create_context(
         login_fallback=state.login_fallback,
         budget=state.budget,
         metrics=state.metrics,
+        events=state.events,
     )

@@ -7,9 +7,12 @@ import logging
 import re
 from collections.abc import Iterator
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import StreamExecutionResult
 
 from schema.context import Context
 from schema.errors import ErrorCode, TaskqlError
@@ -28,14 +31,24 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is None or not result.errors:
-            return
+        if isinstance(result, ExecutionResult | GraphQLExecutionResult) and result.errors:
+            self._code(result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Each result a websocket operation sends (every subscription event) before it goes."""
+        if isinstance(result, ExecutionResult) and result.errors:
+            self._code(result)
+        yield
+
+    def _code(self, result: ExecutionResult | GraphQLExecutionResult) -> None:
         parse_failed = self.execution_context.graphql_document is None
         context = self.execution_context.context
-        result.errors = [self._coded(error, parse_failed, context) for error in result.errors]
+        result.errors = [self._coded(error, parse_failed, context) for error in result.errors or []]
 
     def _coded(self, error: GraphQLError, parse_failed: bool, context: object) -> GraphQLError:
         original = error.original_error
+        if original is None and isinstance(error.extensions, dict) and "code" in error.extensions:
+            return error  # coded already (by an extension, or by an earlier pass)
         if isinstance(original, TaskqlError):
             return _with(error, original.message, original.extensions())
         if error.path is None:

@@ -12,18 +12,20 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import ExecutionResult, GraphQLError, OperationType
 from strawberry.extensions import SchemaExtension
 
 from cost.actual import actual_cost
-from cost.budget import Charge
+from cost.budget import Budget, Charge
 from cost.gcra import BucketState
 from cost.limits import too_complex
 from cost.model import CostModel
 from cost.operation import Operation, OperationNotFoundError
 from cost.pricing import requested_cost
 from cost.tiers import Caller, Tier, caller_for
+from observability.metrics import TaskqlMetrics
 from schema.context import Context
+from schema.errors import throttled
 
 VALIDATE_HEADER = "graphql-cost"
 
@@ -36,6 +38,8 @@ class QueryCost(SchemaExtension):
         self.actual = 0
         self.caller: Caller | None = None
         self.state: BucketState | None = None
+        self.admission: SubscriptionAdmission | None = None
+        self._reported = False
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
@@ -57,6 +61,15 @@ class QueryCost(SchemaExtension):
                     "maxCost": _number(caller.tier.max_query),
                 },
             )
+        if operation.kind is OperationType.SUBSCRIPTION:
+            # Charged by its resolver once it knows the subscription will run; never refunded.
+            self.admission = SubscriptionAdmission(
+                budget=context.budget, caller=caller, requested=requested, metrics=context.metrics
+            )
+            self.execution_context.root_value = self.admission
+            self.actual = requested
+            yield
+            return
         if _validate_only(context):
             # Priced, not run: the response carries the price and no data.
             self.execution_context.result = ExecutionResult(data=None, errors=None)
@@ -87,11 +100,15 @@ class QueryCost(SchemaExtension):
             return {}
         caller = self._caller(context)
         state = self.state
+        if state is None and self.admission is not None:
+            state = self.admission.state
         if state is None:
             state = self.state = await context.budget.peek(caller)
         tier = caller.tier
         requested = self.requested or 0
-        if self.requested is not None:
+        # A subscription asks for results once per event: the operation is counted once.
+        if self.requested is not None and not self._reported:
+            self._reported = True
             context.metrics.query_cost.labels(kind="requested").observe(requested)
             context.metrics.query_cost.labels(kind="actual").observe(self.actual)
             context.cost_report = (requested, self.actual)
@@ -147,6 +164,31 @@ class QueryCost(SchemaExtension):
                 address=context.client_address,
             )
         return self.caller
+
+
+class SubscriptionAdmission:
+    """What a subscription pays when it starts, handed to its resolver as the root value: the
+    resolver charges it after its own checks pass, so a refused subscription costs nothing."""
+
+    def __init__(
+        self, *, budget: Budget, caller: Caller, requested: int, metrics: TaskqlMetrics
+    ) -> None:
+        self.budget = budget
+        self.caller = caller
+        self.requested = requested
+        self.metrics = metrics
+        self.state: BucketState | None = None
+
+    async def charge(self) -> None:
+        state = self.state = await self.budget.charge(self.caller, self.requested)
+        if not state.allowed:
+            self.metrics.ratelimit_throttled.labels(tier=self.caller.tier.name).inc()
+            retry_after = max(1, math.ceil(state.retry_after))
+            raise throttled(
+                f"The subscription costs {self.requested} points and {state.remaining} are "
+                f"available; retry in {retry_after} s.",
+                retry_after=retry_after,
+            )
 
 
 def _validate_only(context: Context) -> bool:

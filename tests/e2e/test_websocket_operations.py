@@ -23,7 +23,7 @@ async def test_each_operation_on_a_connection_sees_the_latest_writes(api: Api) -
     task_id = created.data["createTask"]["id"]
     transport = WebsocketsTransport(
         url=api.url.replace("http://", "ws://"),
-        headers=user.headers,
+        init_payload={"Authorization": f"Bearer {user.access_token}"},
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
     )
     async with Client(transport=transport) as session:

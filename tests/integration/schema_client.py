@@ -16,6 +16,7 @@ from strawberry.types import ExecutionResult
 
 from auth.throttle import LocalCounters
 from cost.budget import Budget, LocalBuckets
+from events.bus import EventBus
 from loaders import create_loaders
 from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
@@ -53,6 +54,7 @@ class SchemaClient:
         self.metrics = TaskqlMetrics()
         self.cache = ObjectCache(redis, metrics=self.metrics)
         self.budget = Budget(redis, local=LocalBuckets())
+        self.events = EventBus(redis, metrics=self.metrics)
 
     @classmethod
     def open(
@@ -107,6 +109,7 @@ class SchemaClient:
             login_fallback=self.login_fallback,
             budget=self.budget,
             metrics=self.metrics,
+            events=self.events,
         )
 
     async def execute(

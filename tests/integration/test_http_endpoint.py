@@ -47,6 +47,7 @@ def client(schema: SpySchema) -> httpx.AsyncClient:
         metrics=metrics,
         cache=ObjectCache(None, metrics=metrics),
         budget=Budget(None, local=LocalBuckets()),
+        events=None,
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

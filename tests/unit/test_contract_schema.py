@@ -28,14 +28,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
 CONTRACT = PROJECT_ROOT.parent / "shared" / "contract" / "schema.graphql"
 
-# Contract items owned by issues not landed yet. This list only shrinks: a test below fails
-# as soon as one of them is served, so that it is then checked like everything else.
-NOT_YET_SERVED = {
-    "TaskEvent",  # subscriptions
-    "TaskEventType",  # subscriptions
-    "Subscription",  # subscriptions
-}
-
 
 @pytest.fixture(scope="module")
 def contract() -> GraphQLSchema:
@@ -53,9 +45,7 @@ def _contract_types(contract: GraphQLSchema) -> list[GraphQLNamedType]:
     return [
         named
         for name, named in contract.type_map.items()
-        if not name.startswith("__")
-        and name not in NOT_YET_SERVED
-        and name not in {"String", "Int", "Float", "Boolean", "ID"}
+        if not name.startswith("__") and name not in {"String", "Int", "Float", "Boolean", "ID"}
     ]
 
 
@@ -123,8 +113,6 @@ def _compare_fields(
         problems.append(f"{expected.name}: does not implement {sorted(missing_interfaces)}")
     for name, field in expected.fields.items():
         where = f"{expected.name}.{name}"
-        if where in NOT_YET_SERVED:
-            continue
         mine = actual.fields.get(name)
         if mine is None:
             problems.append(f"{where}: missing")
@@ -164,19 +152,6 @@ def _default(value: GraphQLArgument | GraphQLInputField) -> str | None:
 
 def _required(value: GraphQLArgument | GraphQLInputField) -> bool:
     return isinstance(value.type, GraphQLNonNull) and _default(value) is None
-
-
-def test_items_not_yet_owned_are_not_served(served: GraphQLSchema) -> None:
-    """When an item appears, remove it from NOT_YET_SERVED so it is checked in full."""
-    appeared = []
-    for item in NOT_YET_SERVED:
-        type_name, _, field = item.partition(".")
-        named = served.get_type(type_name)
-        if named is None:
-            continue
-        if not field or field in getattr(named, "fields", {}):
-            appeared.append(item)
-    assert appeared == []
 
 
 @pytest.mark.parametrize(
