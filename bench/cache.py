@@ -48,7 +48,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import httpx
 import uvloop
@@ -62,6 +62,7 @@ from cache_report import (
     run_context,
 )
 from cache_users import CacheRetirer, User, check_answer, sign_in, write_one_task
+from cli import HelpFormatter, positive
 from loadgen import CLIENTS, Request, run_load
 from redis.asyncio import Redis
 from scrape import Samples, cache_lookups, db_commands, queries_ok, scrape
@@ -245,33 +246,19 @@ async def _run(arguments: argparse.Namespace, stack: Stack, on: Server, off: Ser
     return 1 if problem_lines(runs) else 0
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], Any]:
-    def parse(text: str) -> float | int:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0: {text}")
-        return value
-
-    return parse
-
-
-class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module's text as written, and every option's default."""
-
-
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_Help)
-    parser.add_argument("--users", type=_positive(int), default=20, help="seeded users")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--users", type=positive(int), default=20, help="seeded users")
     parser.add_argument(
-        "--tasks-per-user", type=_positive(int), default=200, help="seeded tasks per user (50+)"
+        "--tasks-per-user", type=positive(int), default=200, help="seeded tasks per user (50+)"
     )
-    parser.add_argument("--connections", type=_positive(int), default=10, help="concurrency")
+    parser.add_argument("--connections", type=positive(int), default=10, help="concurrency")
     parser.add_argument(
-        "--duration", type=_positive(float), default=5.0, help="seconds per scenario per round"
+        "--duration", type=positive(float), default=5.0, help="seconds per scenario per round"
     )
-    parser.add_argument("--rounds", type=_positive(int), default=3, help="rounds of the three")
+    parser.add_argument("--rounds", type=positive(int), default=3, help="rounds of the three")
     parser.add_argument(
-        "--warmup", type=_positive(float), default=1.0, help="seconds per scenario, unreported"
+        "--warmup", type=positive(float), default=1.0, help="seconds per scenario, unreported"
     )
     parser.add_argument(
         "--client", choices=CLIENTS, default="raw", help="load generator's HTTP client"

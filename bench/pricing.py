@@ -59,6 +59,7 @@ from typing import Any
 
 import uvloop
 from cache_report import cpu_model
+from cli import HelpFormatter, positive
 from stack import ROOT
 
 sys.path.insert(0, str(ROOT))
@@ -772,35 +773,19 @@ async def _measure(arguments: argparse.Namespace, url: str, where: str) -> Resul
     return Results(context, pricing, actual, budget, end_to_end)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0: {text}")
-    return value
-
-
-class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module's text as written, and every option's default (flags have none to show)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_Help)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
-        "--iterations", type=_positive, default=1000, help="calls per repeat, pure functions"
+        "--iterations", type=positive(int), default=1000, help="calls per repeat, pure functions"
     )
     parser.add_argument(
-        "--redis-iterations", type=_positive, default=1000, help="calls per repeat, budget"
+        "--redis-iterations", type=positive(int), default=1000, help="calls per repeat, budget"
     )
     parser.add_argument(
-        "--e2e-iterations", type=_positive, default=300, help="calls per repeat, end to end"
+        "--e2e-iterations", type=positive(int), default=300, help="calls per repeat, end to end"
     )
-    parser.add_argument("--repeats", type=_positive, default=5, help="repeats of each timing")
-    parser.add_argument("--warmup", type=_positive, default=200, help="untimed calls first")
+    parser.add_argument("--repeats", type=positive(int), default=5, help="repeats of each timing")
+    parser.add_argument("--warmup", type=positive(int), default=200, help="untimed calls first")
     parser.add_argument(
         "--no-e2e", dest="e2e", action="store_false", help="skip the schema.execute timings"
     )

@@ -81,6 +81,7 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the lock file
 import uvloop
 from cache_report import cpu_model
+from cli import HelpFormatter, positive
 from loadgen import RawConnection, Request
 from redis.asyncio import Redis
 from scrape import scrape
@@ -1066,41 +1067,22 @@ async def _run(
     return results
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], Any]:
-    def parse(text: str) -> float | int:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0: {text}")
-        return value
-
-    return parse
-
-
-class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module's text as written, and every option's default (flags have none to show)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.nargs == 0:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_Help)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
-        "--subscribers", type=_positive(int), default=1000, help="sockets, one subscription each"
+        "--subscribers", type=positive(int), default=1000, help="sockets, one subscription each"
     )
-    parser.add_argument("--writes", type=_positive(int), default=100, help="phase 1 writes")
-    parser.add_argument("--burst-writes", type=_positive(int), default=100, help="phase 2 writes")
+    parser.add_argument("--writes", type=positive(int), default=100, help="phase 1 writes")
+    parser.add_argument("--burst-writes", type=positive(int), default=100, help="phase 2 writes")
     parser.add_argument(
-        "--writers", type=_positive(int), default=10, help="phase 2 concurrent writers"
+        "--writers", type=positive(int), default=10, help="phase 2 concurrent writers"
     )
     parser.add_argument(
-        "--settle", type=_positive(float), default=3.0, help="idle seconds before measuring RSS"
+        "--settle", type=positive(float), default=3.0, help="idle seconds before measuring RSS"
     )
     parser.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=positive(float),
         default=15.0,
         help="seconds to wait for a phase's (or a write's) events",
     )
