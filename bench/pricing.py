@@ -61,6 +61,7 @@ import uvloop
 from cache_report import cpu_model
 from cli import HelpFormatter, positive
 from stack import ROOT
+from tables import table
 
 sys.path.insert(0, str(ROOT))
 
@@ -540,19 +541,6 @@ async def bench_end_to_end(settings: Settings, redis: Redis, timing: Timing) -> 
 # ---- the report ------------------------------------------------------------------------------
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table, aligned for the terminal too (first column left, others right)."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = [cells[0].ljust(widths[0])]
-        padded += [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(["-" * (widths[0] + 2)] + ["-" * (w + 1) + ":" for w in widths[1:]])
-    return [line(header), rule + "|", *(line(row) for row in rows)]
-
-
 def _command(arguments: argparse.Namespace) -> str:
     words = [".venv/bin/python", "bench/pricing.py"]
     for option in ("iterations", "redis_iterations", "e2e_iterations", "repeats", "warmup"):
@@ -611,9 +599,9 @@ def report(results: Results) -> str:
         ]
         for row in results.pricing
     ]
-    lines += _table(header, rows)
+    lines += table(header, rows)
     lines += ["", "## 2. Actual cost after execution (pure; µs per call, median / p95)", ""]
-    lines += _table(
+    lines += table(
         ["response", "actual", "actual_cost"],
         [[row.response.name, str(row.cost), row.stat.cell()] for row in results.actual],
     )
@@ -622,7 +610,7 @@ def report(results: Results) -> str:
         "## 3. The budget (µs per call, median / p95; CPU: this process's, mean per call)",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["step", "wall", "CPU"],
         [
             [row.step, row.stat.cell(), "" if row.stat.cpu is None else f"{row.stat.cpu:.1f}"]
@@ -653,7 +641,7 @@ def report(results: Results) -> str:
                     else f"{with_cost.cpu - off.cpu:+.1f}",
                 ]
             )
-        lines += _table(
+        lines += table(
             ["operation", "QueryCost on", "QueryCost off", "Δ wall median", "Δ CPU"], rows
         )
     lines += ["", "## Summary: the typical list query (a page of 50 with owners)", ""]

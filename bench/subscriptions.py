@@ -86,6 +86,7 @@ from loadgen import RawConnection, Request
 from redis.asyncio import Redis
 from scrape import scrape
 from stack import ROOT, Server, Stack, cpu_seconds
+from tables import table
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -814,19 +815,6 @@ class Results:
         return found
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table, aligned for the terminal too (first column left, others right)."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = [cells[0].ljust(widths[0])]
-        padded += [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(["-" * (widths[0] + 2)] + ["-" * (w + 1) + ":" for w in widths[1:]])
-    return [line(header), rule + "|", *(line(row) for row in rows)]
-
-
 def _ms(value: float) -> str:
     return f"{1000 * value:.1f}"
 
@@ -874,7 +862,7 @@ def report(results: Results) -> str:
         ]
         for memory in results.memory
     ]
-    lines += _table(
+    lines += table(
         ["instance", "subscriptions", "RSS before MiB", "RSS after MiB", "KiB / sub", "open fds"],
         rows,
     )
@@ -925,7 +913,7 @@ def report(results: Results) -> str:
                     f"{phase.events_per_second:,.0f}" if whole else "",
                 ]
             )
-    lines += _table(header, rows)
+    lines += table(header, rows)
     parts = [memory.name for memory in results.memory] + ["mongodb", "redis"]
     lines += [
         "",
@@ -953,7 +941,7 @@ def report(results: Results) -> str:
                 f"{100 * phase.busy:.0f}% ({100 * phase.others:.0f}%)",
             ]
         )
-    lines += _table(["phase", "client (this process)", *parts, "cpus busy (others)"], rows)
+    lines += table(["phase", "client (this process)", *parts, "cpus busy (others)"], rows)
     noise = max(phase.others for phase in results.phases)
     if noise > NOISY:
         lines.append(

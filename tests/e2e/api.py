@@ -88,12 +88,18 @@ class Api:
         return Response(status=reply.status_code, body=reply.json(), headers=reply.headers)
 
     async def register(
-        self, *, name: str = "Ada Lovelace", password: str | None = None
+        self,
+        *,
+        name: str = "Ada Lovelace",
+        password: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> SignedInUser:
         email = f"user-{uuid.uuid4().hex[:12]}@example.test"
         password = password or f"pw-{uuid.uuid4().hex}"
         reply = await self.post(
-            REGISTER, {"input": {"email": email, "password": password, "name": name}}
+            REGISTER,
+            {"input": {"email": email, "password": password, "name": name}},
+            headers=headers,
         )
         assert reply.errors == [], reply.errors
         payload = reply.data["register"]

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from schema.node import decode_global_id
 from storage.embedded import start_redis
-from tests.e2e.api import REGISTER, Api, Response, SignedInUser
+from tests.e2e.api import Api, Response, SignedInUser
 from tests.e2e.server_process import PROJECT_ROOT, ServerProcess
 from tests.e2e.test_metrics import scrape, total
 
@@ -50,23 +50,7 @@ class Stack:
     async def register(self, api: Api | None = None) -> SignedInUser:
         """A new user, signed up from an address of its own (sign-ups cost the anonymous tier)."""
         api = api or self.first
-        email = f"cost-{uuid.uuid4().hex[:12]}@example.test"
-        password = f"pw-{uuid.uuid4().hex}"
-        reply = await api.post(
-            REGISTER,
-            {"input": {"email": email, "password": password, "name": "Payer"}},
-            headers={"X-Forwarded-For": fresh_address()},
-        )
-        assert reply.errors == [], reply.errors
-        payload = reply.data["register"]
-        return SignedInUser(
-            id=payload["user"]["id"],
-            email=email,
-            password=password,
-            name="Payer",
-            access_token=payload["accessToken"],
-            refresh_token=payload["refreshToken"],
-        )
+        return await api.register(name="Payer", headers={"X-Forwarded-For": fresh_address()})
 
     def stored_tasks(self, user: SignedInUser) -> int:
         _, (owner,) = decode_global_id(user.id)

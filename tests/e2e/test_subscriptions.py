@@ -52,10 +52,11 @@ PROTOCOL = Subprotocol("graphql-transport-ws")
 Via = Literal["gql", "raw"]
 
 
-@pytest.fixture(scope="module")
-def instances(mongodb_url: str, redis_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    database = f"taskql_events_{uuid.uuid4().hex[:8]}"
-    env: dict[str, str | None] = {
+def server_env(
+    *, mongodb_url: str, redis_url: str, database: str, **extra: str
+) -> dict[str, str | None]:
+    """A server's environment; servers given the same one share stores and signing key."""
+    return {
         "MONGODB_URL": mongodb_url,
         "REDIS_URL": redis_url,
         "MONGODB_DB": database,
@@ -65,7 +66,14 @@ def instances(mongodb_url: str, redis_url: str) -> Iterator[tuple[ServerProcess,
         "TASKQL_COST_TIERS": orjson.dumps(
             {"anonymous": UNLIMITED_TIER, "user": UNLIMITED_TIER}
         ).decode(),
+        **extra,
     }
+
+
+@pytest.fixture(scope="module")
+def instances(mongodb_url: str, redis_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    database = f"taskql_events_{uuid.uuid4().hex[:8]}"
+    env = server_env(mongodb_url=mongodb_url, redis_url=redis_url, database=database)
     with ServerProcess(env=dict(env)) as first, ServerProcess(env=dict(env)) as second:
         yield first, second
     client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url)

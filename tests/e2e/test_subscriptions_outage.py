@@ -25,7 +25,6 @@ from storage.embedded import EmbeddedServer, redis_server_binary, start_redis
 from storage.ports import is_listening
 from storage.processes import spawn_tied
 from tests.e2e.api import Api
-from tests.e2e.conftest import UNLIMITED_TIER
 from tests.e2e.server_process import ServerProcess
 from tests.e2e.test_subscriptions import (
     EVENTS,
@@ -35,6 +34,7 @@ from tests.e2e.test_subscriptions import (
     create,
     initialise,
     raw_socket,
+    server_env,
     start,
     subscribed,
     take,
@@ -44,22 +44,6 @@ from tests.e2e.test_subscriptions import (
 pytestmark = pytest.mark.e2e
 
 RECOVERY_TIMEOUT = 15.0
-
-
-def server_env(
-    *, mongodb_url: str, redis_url: str, database: str, **extra: str
-) -> dict[str, str | None]:
-    return {
-        "MONGODB_URL": mongodb_url,
-        "REDIS_URL": redis_url,
-        "MONGODB_DB": database,
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "TASKQL_TRUSTED_PROXIES": "127.0.0.1",
-        "TASKQL_COST_TIERS": orjson.dumps(
-            {"anonymous": UNLIMITED_TIER, "user": UNLIMITED_TIER}
-        ).decode(),
-        **extra,
-    }
 
 
 @pytest.fixture
