@@ -33,6 +33,7 @@ from graphiql.page import graphiql_response, graphiql_routes
 from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, ensure_indexes
 from observability.db_commands import CommandMetrics
+from observability.db_pool import PoolMetrics
 from observability.health import check_readiness
 from observability.logging import configure_logging
 from observability.metrics import (
@@ -49,6 +50,7 @@ from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
 from storage.redis import create_redis_client, redis_reachable
 from storage.services import provide_services
+from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
 from transport.websocket import GraphQLOverWebSocket
 
@@ -107,7 +109,10 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         process_metrics = TaskqlMetrics()
-        mongo = create_mongo_client(mongodb_url, event_listeners=[CommandMetrics(process_metrics)])
+        mongo = create_mongo_client(
+            mongodb_url,
+            event_listeners=[CommandMetrics(process_metrics), PoolMetrics(process_metrics)],
+        )
         redis = create_redis_client(redis_url)
         try:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
@@ -209,11 +214,11 @@ def serve(arguments: argparse.Namespace) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            ws="websockets-sansio",
+            ws=WEBSOCKET_PROTOCOL,
             log_config=None,
             access_log=False,
             server_header=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
         )
 
 

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     subscriber_queue: int = Field(default=1_000, ge=1, validation_alias="TASKQL_SUBSCRIBER_QUEUE")
     graphiql_enabled: bool | None = Field(default=None, validation_alias="TASKQL_GRAPHIQL")
     metrics_token: str | None = Field(default=None, validation_alias="TASKQL_METRICS_TOKEN")
+    # How long a stopping server waits for in-flight requests before cancelling them.
+    shutdown_timeout: int = Field(
+        default=10, ge=1, le=600, validation_alias="TASKQL_SHUTDOWN_TIMEOUT"
+    )
     # Off only to measure what the object cache is worth (bench/); reads then go to MongoDB.
     cache_enabled: bool = Field(default=True, validation_alias="TASKQL_CACHE")
 

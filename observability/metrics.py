@@ -139,6 +139,23 @@ class TaskqlMetrics:
             registry=families,
             multiprocess_mode="livesum",
         )
+        self.db_pool_open = Gauge(
+            "taskql_db_pool_connections_open",
+            "MongoDB connections open in the driver's pools (every server).",
+            registry=families,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_in_use = Gauge(
+            "taskql_db_pool_connections_in_use",
+            "MongoDB connections checked out of the driver's pools, i.e. running a command.",
+            registry=families,
+            multiprocess_mode="livesum",
+        )
+        self.db_pool_checkout_failures = Counter(
+            "taskql_db_pool_checkout_failures",
+            "Operations that could not get a MongoDB connection (pool timeout, server down).",
+            registry=families,
+        )
         self.events_published = Counter(
             "taskql_events_published",
             "Task events published, by type.",

@@ -8,13 +8,13 @@ from typing import Any
 
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient, ReadPreference
-from pymongo.monitoring import CommandListener
+from pymongo.monitoring import CommandListener, ConnectionPoolListener
 
 PING_TIMEOUT = 1.0
 
 
 def create_mongo_client(
-    url: str, *, event_listeners: Sequence[CommandListener] = ()
+    url: str, *, event_listeners: Sequence[CommandListener | ConnectionPoolListener] = ()
 ) -> AsyncMongoClient[dict[str, Any]]:
     # Secondary reads would break read-your-writes, so the preference is pinned here.
     return AsyncMongoClient(

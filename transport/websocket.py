@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,8 +36,9 @@ MAX_OPERATIONS_PER_CONNECTION = 20
 # The close code for a token that is missing, invalid or expired.
 FORBIDDEN = 4403
 
-# Where a connection keeps its closer, in the ASGI scope.
+# Where a connection keeps its closer and its context, in the ASGI scope.
 _CLOSER_KEY = "taskql.closer"
+_CONTEXT_KEY = "taskql.context"
 
 
 class GraphQLOverWebSocket(GraphQL[Context, None]):
@@ -52,12 +54,14 @@ class GraphQLOverWebSocket(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        opened = time.perf_counter()
         try:
             await super().__call__(scope, receive, send)
         finally:
             closer = scope.get(_CLOSER_KEY)
             if isinstance(closer, _ConnectionCloser):
                 closer.cancel()
+            _log_connection(scope.get(_CONTEXT_KEY), opened=opened)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -71,6 +75,7 @@ class GraphQLOverWebSocket(GraphQL[Context, None]):
             closer = _ConnectionCloser(request)
             context.close_connection = closer.close
             request.scope[_CLOSER_KEY] = closer
+            request.scope[_CONTEXT_KEY] = context
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -93,6 +98,20 @@ class GraphQLOverWebSocket(GraphQL[Context, None]):
             closer.close_at(viewer.expires_at, code=FORBIDDEN)
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+
+def _log_connection(context: object, *, opened: float) -> None:
+    """One line per websocket, when it ends (its operations are counted in the metrics)."""
+    if not isinstance(context, Context):
+        return
+    log.info(
+        "websocket closed",
+        extra={
+            "request_id": context.request_id,
+            "user_id": str(context.viewer_id) if context.viewer_id is not None else None,
+            "duration_ms": round((time.perf_counter() - opened) * 1000, 3),
+        },
+    )
 
 
 class _ConnectionCloser:

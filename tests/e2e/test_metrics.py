@@ -32,6 +32,9 @@ FAMILIES = {
     "taskql_events_published": "counter",
     "taskql_ratelimit_throttled": "counter",
     "taskql_ratelimit_local_decisions": "counter",
+    "taskql_db_pool_connections_open": "gauge",
+    "taskql_db_pool_connections_in_use": "gauge",
+    "taskql_db_pool_checkout_failures": "counter",
 }
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -201,4 +204,8 @@ def test_one_scrape_sums_every_worker(
         # Every family, from both workers' files.
         families = {name for name, _ in samples}
         assert {"taskql_subscriptions_active", "taskql_ratelimit_throttled_total"} <= families
+        # Each worker opened its own MongoDB connections at startup; the live gauges add up.
+        opened = total(samples, "taskql_db_pool_connections_open")
+        assert opened >= 2
+        assert 0 <= total(samples, "taskql_db_pool_connections_in_use") <= opened
     assert not directory.exists()
