@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     )
     # Off only to measure what the object cache is worth (bench/); reads then go to MongoDB.
     cache_enabled: bool = Field(default=True, validation_alias="TASKQL_CACHE")
+    # Whole responses of read-only operations, retired with the object cache's entries.
+    response_cache_enabled: bool = Field(default=True, validation_alias="TASKQL_RESPONSE_CACHE")
 
     _split = field_validator("jwt_secret", "trusted_proxies", "cors_origins", mode="before")(
         _split_commas

@@ -184,6 +184,48 @@ class ObjectCache:
                 )
         return [found[item] for item in items]
 
+    async def owned_entry(
+        self,
+        kind: CacheKind,
+        item: tuple[Owner, str],
+        *,
+        key_of: Callable[[CacheKeys, Owner, str], str],
+    ) -> tuple[bytes | None, bytes | None]:
+        """One owned entry if current, and the owner's generation to keep a new one under
+        (None: Redis unavailable, keep nothing)."""
+        read = await self._mget_with_generations(
+            [item], owner_of=_owner_of_ref, key_of=lambda keys, ref: key_of(keys, *ref)
+        )
+        if read is None:
+            self._count(kind, hits=0, misses=1, failed=True)
+            return None, None
+        generations, cached = read
+        generation = generations.get(item[0], NO_GENERATION)
+        raw = cached.get(item)
+        payload = None if raw is None else payload_if_current(raw, generation)
+        hit = payload is not None
+        self._count(kind, hits=int(hit), misses=int(not hit), failed=False)
+        return payload, generation
+
+    async def keep_owned_entry(
+        self,
+        kind: CacheKind,
+        item: tuple[Owner, str],
+        payload: bytes,
+        *,
+        generation: bytes,
+        key_of: Callable[[CacheKeys, Owner, str], str],
+    ) -> None:
+        """Kept only while `generation` (read before the payload was computed) is current."""
+        await self._fill_owned(
+            {item: of_generation(generation, payload)},
+            generations={item[0]: generation},
+            owner_of=_owner_of_ref,
+            key_of=lambda keys, ref: key_of(keys, *ref),
+            ttl=TTL_SECONDS[kind],
+            only_over_older=False,
+        )
+
     # Writes: called after MongoDB acknowledged the write.
 
     async def task_written(self, owner_id: Owner, task_id: PydanticObjectId, value: bytes) -> None:

@@ -31,6 +31,7 @@ class CacheKind(StrEnum):
     TASK = "task"
     TASK_LIST = "task_list"
     TASK_COUNTS = "task_counts"
+    RESPONSE = "response"
 
 
 TTL_SECONDS: dict[CacheKind, int] = {
@@ -38,6 +39,7 @@ TTL_SECONDS: dict[CacheKind, int] = {
     CacheKind.TASK: 10 * 60,
     CacheKind.TASK_LIST: 5 * 60,
     CacheKind.TASK_COUNTS: 5 * 60,
+    CacheKind.RESPONSE: 5 * 60,
 }
 # Outlives every list entry, so a generation can never come back while entries made under
 # it still live (generations are random tokens, never reused).
@@ -62,6 +64,9 @@ class CacheKeys:
 
     def task_counts(self, owner_id: PydanticObjectId) -> str:
         return f"{self.base}:{{{owner_id}}}:counts"
+
+    def response(self, owner_id: PydanticObjectId, digest: str) -> str:
+        return f"{self.base}:{{{owner_id}}}:response:{digest}"
 
 
 def versioned(version: int, payload: bytes) -> bytes:

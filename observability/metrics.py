@@ -32,7 +32,7 @@ MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 OPERATION_TYPES = ("query", "mutation", "subscription", "unknown")
 OUTCOMES = ("ok", "error", "throttled", "rejected")
 COST_KINDS = ("requested", "actual")
-CACHE_KINDS = ("user", "task", "task_list", "task_counts")
+CACHE_KINDS = ("user", "task", "task_list", "task_counts", "response")
 CACHE_RESULTS = ("hit", "miss", "error")
 LOADERS = ("users", "tasks", "task_pages", "task_totals", "task_probes", "task_counts")
 # The commands our code and the driver issue; any other command is counted as it appears.

@@ -26,10 +26,12 @@ from schema.cost_directives import (
     cost_model_of,
 )
 from schema.event_execution import SharedSubscriptionEvents
+from schema.extensions.document_cache import DocumentCache, ValidatedDocuments
 from schema.extensions.errors import ErrorCodes
 from schema.extensions.operation_name import OperationNameRequired
 from schema.extensions.operation_scope import OperationScope
 from schema.extensions.query_cost import QueryCost
+from schema.extensions.response_cache import ResponseCache
 from schema.node import Node
 from schema.rate_limit import RateLimit
 from schema.scalars import DateTime
@@ -250,14 +252,18 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         rules.append(NoSchemaIntrospectionCustomRule)
     tiers = tiers_from(settings.effective_cost_tiers)
     model: CostModel  # read from the schema below, before any operation prices with it
+    documents = ValidatedDocuments()
     extensions: list[Any] = [
         OperationScope,
         ErrorCodes,
+        lambda: DocumentCache(documents=documents),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules(rules),
         OperationNameRequired,
         lambda: QueryCost(model=model, tiers=tiers),
     ]
+    if settings.response_cache_enabled:
+        extensions.append(ResponseCache)
     schema = TaskqlSchema(
         query=Query,
         mutation=Mutation,
