@@ -52,6 +52,7 @@ from storage.redis import create_redis_client, redis_reachable
 from storage.services import provide_services
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
+from transport.persisted_queries import PersistedQueries, load_manifest
 from transport.websocket import GraphQLOverWebSocket
 
 log = logging.getLogger("taskql")
@@ -68,6 +69,7 @@ class AppState:
     cache: ObjectCache
     budget: Budget
     events: EventBus
+    persisted: PersistedQueries
     login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
@@ -105,6 +107,8 @@ def create_app(settings: Settings) -> Starlette:
     if settings.mongodb_url is None or settings.redis_url is None or not settings.jwt_secret:
         raise ValueError("create_app needs MONGODB_URL, REDIS_URL and JWT_SECRET (serve sets them)")
     mongodb_url, redis_url = settings.mongodb_url, settings.redis_url
+    # Read at startup: a manifest that does not load stops the server before it serves.
+    trusted = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,6 +135,7 @@ def create_app(settings: Settings) -> Starlette:
                 cache=cache,
                 budget=budget,
                 events=events,
+                persisted=PersistedQueries(redis, trusted=trusted),
             )
             try:
                 yield

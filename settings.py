@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     )
     # Off only to measure what the object cache is worth (bench/); reads then go to MongoDB.
     cache_enabled: bool = Field(default=True, validation_alias="TASKQL_CACHE")
+    # An Apollo persisted-query manifest: when set, only its documents run (trusted documents).
+    trusted_documents: Path | None = Field(
+        default=None, validation_alias="TASKQL_TRUSTED_DOCUMENTS"
+    )
     # Whole responses of read-only operations, retired with the object cache's entries.
     response_cache_enabled: bool = Field(default=True, validation_alias="TASKQL_RESPONSE_CACHE")
 

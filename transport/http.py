@@ -34,10 +34,15 @@ from transport.payload import (
     operation_from_query_string,
     operations_from_body,
 )
+from transport.persisted_queries import PersistedQueries, PersistedQueryError
 from transport.results import Outcome, batch_status, outcome, refusal
 
 log = logging.getLogger("taskql.http")
 
+# A document refused for what it is, not for its values: never kept as a persisted query.
+DOCUMENT_REFUSED = frozenset(
+    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
+)
 GET_OPERATIONS = frozenset({OperationType.QUERY})
 POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 PageRenderer = Callable[[Request], Response]
@@ -74,7 +79,7 @@ class GraphQLOverHttp:
                 request_id=request_id,
                 response_headers=headers,
             )
-            executed = await self._execute(
+            executed = await self._run(
                 operation, context=context, allowed=allowed, media_type=media_type
             )
             _observe(request, executed, operation_type=context.operation_type, started=started)
@@ -103,6 +108,30 @@ class GraphQLOverHttp:
         body = await read_limited_body(request)
         operations, batch = operations_from_body(decode_json_body(body))
         return operations, batch, POST_OPERATIONS
+
+    async def _run(
+        self,
+        operation: OperationRequest,
+        *,
+        context: Context,
+        allowed: Collection[OperationType],
+        media_type: MediaType,
+    ) -> Outcome:
+        """The operation, its document taken from the persisted queries when it names one."""
+        persisted: PersistedQueries = context.request.app.state.taskql.persisted
+        try:
+            resolved = await persisted.resolve(operation)
+        except PersistedQueryError as error:
+            if error.code == "BAD_USER_INPUT":
+                return refusal(error.message, code=error.code, status=400, field=error.field)
+            return _request_error(error.message, code=error.code, media_type=media_type)
+        executed = await self._execute(
+            resolved.operation, context=context, allowed=allowed, media_type=media_type
+        )
+        query = resolved.operation.query
+        if resolved.register and query and not DOCUMENT_REFUSED.intersection(executed.codes):
+            await persisted.register(resolved.register, query)
+        return executed
 
     async def _execute(
         self,

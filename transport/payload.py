@@ -17,7 +17,8 @@ MAX_BATCH = 5
 
 @dataclass(frozen=True)
 class OperationRequest:
-    query: str
+    # None only when the request names a persisted query by its hash instead.
+    query: str | None
     variables: dict[str, Any] | None = None
     operation_name: str | None = None
     extensions: dict[str, Any] | None = None
@@ -84,7 +85,9 @@ def _operation(item: Any, *, prefix: str) -> OperationRequest:
             "A GraphQL request is a JSON object with a `query` string.", field=prefix + "body"
         )
     query = item.get("query")
-    if not isinstance(query, str):
+    extensions = _optional_object(item, "extensions", prefix=prefix)
+    by_hash = query is None and isinstance((extensions or {}).get("persistedQuery"), dict)
+    if not isinstance(query, str) and not by_hash:
         # An empty string is a document that fails to parse, not a malformed request.
         raise NotAGraphQLRequest(
             "`query` must be a string holding a GraphQL document.",
@@ -94,7 +97,7 @@ def _operation(item: Any, *, prefix: str) -> OperationRequest:
         query=query,
         variables=_optional_object(item, "variables", prefix=prefix),
         operation_name=_optional_string(item, "operationName", prefix=prefix),
-        extensions=_optional_object(item, "extensions", prefix=prefix),
+        extensions=extensions,
     )
 
 
