@@ -62,11 +62,16 @@ bench-events: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python server.py schema --output schema.graphql
 
-# Regenerates the lock file from pyproject.toml's ranges (needs network access to PyPI).
+# Regenerates the lock files from pyproject.toml's ranges (needs network access to PyPI).
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--no-header --index-url https://pypi.org/simple -o requirements.lock
+	@# The image's lock: the runtime dependencies alone, at exactly the versions above.
+	grep -v '^ *--hash\|^ *#\|^$$' requirements.lock | sed 's/ \\$$//' > $(VENV)/lock-constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --no-header \
+		--no-annotate --index-url https://pypi.org/simple -c $(VENV)/lock-constraints.txt \
+		-o requirements.runtime.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
             # RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
             raise ValueError(f"every JWT_SECRET key needs {MIN_JWT_KEY_LENGTH}+ characters")
         return keys
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is neither an IP address nor a network") from None
+        return entries
 
     @field_validator("cost_tiers")
     @classmethod

@@ -108,7 +108,8 @@ async def insert_task(task: NewTask, *, idempotency_key: str | None, now: dateti
         if earlier.created_at > now - IDEMPOTENCY_WINDOW:
             return Created(task=earlier, created=False)
         await TaskDocument.get_pymongo_collection().update_one(
-            {"_id": earlier.id, "idempotency_key": idempotency_key},
+            # The owner makes it a single-shard write on a cluster sharded by owner.
+            {"_id": earlier.id, "owner_id": task.owner_id, "idempotency_key": idempotency_key},
             {"$unset": {"idempotency_key": ""}},
         )
     raise RuntimeError(f"idempotency key kept changing hands over {_INSERT_ATTEMPTS} attempts")
