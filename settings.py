@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     trusted_documents: Path | None = Field(
         default=None, validation_alias="TASKQL_TRUSTED_DOCUMENTS"
     )
+    # Queries run on compiled plans (`verify`: and on graphql-core, refusing any difference).
+    compiled_execution: Literal["on", "off", "verify"] = Field(
+        default="on", validation_alias="TASKQL_COMPILED_EXECUTION"
+    )
     # Whole responses of read-only operations, retired with the object cache's entries.
     response_cache_enabled: bool = Field(default=True, validation_alias="TASKQL_RESPONSE_CACHE")
 

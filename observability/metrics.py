@@ -31,6 +31,7 @@ MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # was not a GraphQL request at all).
 OPERATION_TYPES = ("query", "mutation", "subscription", "unknown")
 OUTCOMES = ("ok", "error", "throttled", "rejected")
+EXECUTION_PATHS = ("compiled", "fallback", "graphql_core")
 COST_KINDS = ("requested", "actual")
 CACHE_KINDS = ("user", "task", "task_list", "task_counts", "response")
 CACHE_RESULTS = ("hit", "miss", "error")
@@ -92,6 +93,13 @@ class TaskqlMetrics:
             "Time to answer one GraphQL operation over HTTP.",
             ["operation_type"],
             buckets=LATENCY_BUCKETS,
+            registry=families,
+        )
+        self.execution_paths = Counter(
+            "taskql_graphql_execution_path",
+            "Queries by how they ran: compiled (the document's plan), fallback (the plan met "
+            "something graphql-core must report) or graphql_core (no plan covers the document).",
+            ["path"],
             registry=families,
         )
         self.query_cost = Histogram(
@@ -181,6 +189,8 @@ class TaskqlMetrics:
             self.graphql_request_duration.labels(operation_type=operation_type)
             for outcome in OUTCOMES:
                 self.graphql_requests.labels(operation_type=operation_type, outcome=outcome)
+        for path in EXECUTION_PATHS:
+            self.execution_paths.labels(path=path)
         for kind in COST_KINDS:
             self.query_cost.labels(kind=kind)
         for kind in CACHE_KINDS:

@@ -17,6 +17,7 @@ from cost.model import CostModel
 from cost.tiers import tiers_from
 from resolvers import auth, event, node, rate_limit, task, user
 from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, RegisterInput
+from schema.compiled.execution import CompiledPlans, compiled_execution
 from schema.context import Info
 from schema.cost_directives import (
     CONNECTION_COST,
@@ -25,7 +26,6 @@ from schema.cost_directives import (
     MUTATION_RETURNING_SCALAR,
     cost_model_of,
 )
-from schema.event_execution import SharedSubscriptionEvents
 from schema.extensions.document_cache import DocumentCache, ValidatedDocuments
 from schema.extensions.errors import ErrorCodes
 from schema.extensions.operation_name import OperationNameRequired
@@ -269,7 +269,9 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[User, Task],
-        execution_context_class=SharedSubscriptionEvents,
+        execution_context_class=compiled_execution(
+            CompiledPlans(), mode=settings.compiled_execution
+        ),
         extensions=extensions,
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )

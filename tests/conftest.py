@@ -16,6 +16,12 @@ import pytest
 from storage.embedded import start_mongo, start_redis
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Every query the suite sends, in process and to every server it starts, runs on both the
+    # compiled path and graphql-core, and any difference fails the operation.
+    os.environ.setdefault("TASKQL_COMPILED_EXECUTION", "verify")
+
+
 @pytest.fixture(scope="session")
 def runtime_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="taskql-test-"))

@@ -18,6 +18,7 @@ from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
 from settings import Settings
 from transport.http import GraphQLOverHttp
+from transport.persisted_queries import PersistedQueries
 
 
 class SpySchema:
@@ -48,6 +49,7 @@ def client(schema: SpySchema) -> httpx.AsyncClient:
         cache=ObjectCache(None, metrics=metrics),
         budget=Budget(None, local=LocalBuckets()),
         events=None,
+        persisted=PersistedQueries(None),  # type: ignore[arg-type]  # no query is persisted here
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
