@@ -243,6 +243,22 @@ class ObjectCache:
         if await self._call(write) is None:
             self.connection.invalidation_delayed()
 
+    async def task_changing(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
+        """Before MongoDB is asked to change a task: its entry and the owner's lists retired,
+        so that a process dying between the write and `task_written` leaves no stale entry."""
+
+        async def retire(redis: Redis, keys: CacheKeys) -> bool:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.delete(keys.task(owner_id, task_id))
+                pipe.set(
+                    keys.generation(owner_id), _new_generation(), px=GENERATION_TTL_SECONDS * 1000
+                )
+                await pipe.execute()
+            return True
+
+        if await self._call(retire) is None:
+            self.connection.invalidation_delayed()
+
     async def task_deleted(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
         await self.task_written(owner_id, task_id, tombstone())
 

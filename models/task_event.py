@@ -116,3 +116,12 @@ async def events_after(
 async def has_event(owner_id: PydanticObjectId, seq: int) -> bool:
     collection = TaskEventDocument.get_pymongo_collection()
     return await collection.find_one({"owner_id": owner_id, "seq": seq}, {"_id": 1}) is not None
+
+
+async def has_created_event(owner_id: PydanticObjectId, task_id: PydanticObjectId) -> bool:
+    """Whether the log (24 hours) holds the task's CREATED event: asked only by a retried create."""
+    collection = TaskEventDocument.get_pymongo_collection()
+    found = await collection.find_one(
+        {"owner_id": owner_id, "task_id": task_id, "type": "CREATED"}, {"_id": 1}
+    )
+    return found is not None

@@ -10,7 +10,7 @@ from beanie import PydanticObjectId
 
 from loaders.task import write_through_task
 from models.task import TaskDocument
-from models.task_event import TaskEventTypeValue
+from models.task_event import TaskEventTypeValue, has_created_event
 from models.task_writes import UpdateFailure, insert_task
 from models.task_writes import delete_task as delete_document
 from models.task_writes import update_task as update_document
@@ -83,8 +83,14 @@ async def create_task(info: Info, input: CreateTaskInput) -> Task:
     values = new_task(input, owner_id=viewer_id)
     key = idempotency_key(input)
     created = await insert_task(values, idempotency_key=key, now=_now())
-    # A retry returns the first call's task; that call published the event.
-    return await _written(info, created.task, event="CREATED" if created.created else None)
+    event: TaskEventTypeValue | None = "CREATED"
+    if not created.created:
+        # A retry returns the first call's task. That call logged the event, unless it died
+        # between its insert and its event: then this one logs it.
+        assert created.task.id is not None
+        if await has_created_event(viewer_id, created.task.id):
+            event = None
+    return await _written(info, created.task, event=event)
 
 
 async def update_task(info: Info, input: UpdateTaskInput) -> Task:
@@ -93,6 +99,7 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
     changes = task_changes(input)
     if owner_id != viewer_id:
         raise not_found()
+    await info.context.cache.task_changing(owner_id, task_id)
     outcome = await update_document(
         task_id,
         owner_id=viewer_id,
@@ -114,7 +121,10 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
 async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
     viewer_id = info.context.require_viewer()
     owner_id, task_id = decode_task_id(id, field="id")
-    if owner_id != viewer_id or not await delete_document(task_id, owner_id=viewer_id):
+    if owner_id != viewer_id:
+        raise not_found()
+    await info.context.cache.task_changing(owner_id, task_id)
+    if not await delete_document(task_id, owner_id=viewer_id):
         raise not_found()
     await info.context.cache.task_deleted(owner_id, task_id)
     await info.context.events.publish(
