@@ -9,7 +9,7 @@ import orjson
 from beanie import PydanticObjectId
 
 from loaders.cache import Codec
-from models.task import TaskDocument, parse_task
+from models.task import TaskDocument, task_from_cache
 from models.task_reads import StatusCounts, TaskPage
 from models.user import UserProfile
 
@@ -52,7 +52,8 @@ def _encode_page(page: TaskPage) -> bytes:
 
 def _decode_page(raw: bytes) -> TaskPage:
     value = orjson.loads(raw)
-    return TaskPage(documents=[parse_task(task) for task in value["tasks"]], has_more=value["more"])
+    documents = [task_from_cache(task) for task in value["tasks"]]
+    return TaskPage(documents=documents, has_more=value["more"])
 
 
 def _encode_counts(counts: StatusCounts) -> bytes:
@@ -66,7 +67,8 @@ def _decode_counts(raw: bytes) -> StatusCounts:
 
 USER = Codec(encode=_encode_user, decode=_decode_user)
 TASK = Codec(
-    encode=lambda task: _dumps(_task_fields(task)), decode=lambda raw: parse_task(orjson.loads(raw))
+    encode=lambda task: _dumps(_task_fields(task)),
+    decode=lambda raw: task_from_cache(orjson.loads(raw)),
 )
 TASK_PAGE = Codec(encode=_encode_page, decode=_decode_page)
 COUNT = Codec(encode=lambda count: b"%d" % count, decode=int)

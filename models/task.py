@@ -101,6 +101,23 @@ def parse_task(raw: Mapping[str, Any]) -> TaskDocument:
     return document
 
 
+_CACHED_DATES = ("created_at", "updated_at", "due_at")
+
+
+def task_from_cache(fields: dict[str, Any]) -> TaskDocument:
+    """A task from the object cache's JSON (written from a validated document, so only its
+    ids and dates need converting). Skips validation: a page of 50 decodes in a fraction of
+    the time."""
+    values = dict(fields)
+    values["id"] = PydanticObjectId(values.pop("_id"))
+    values["owner_id"] = PydanticObjectId(values["owner_id"])
+    for name in _CACHED_DATES:
+        if name in values:
+            values[name] = datetime.fromisoformat(values[name])
+    document: TaskDocument = TaskDocument.model_construct(**values)
+    return document
+
+
 TaskRef = tuple[PydanticObjectId, PydanticObjectId]
 """A task's owner and id: every lookup names the owner, so at scale it reaches one shard."""
 
