@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint format typecheck services schema lock clean bench bench-cost bench-events
+.PHONY: run test lint format typecheck services schema lock clean bench bench-cache bench-cost bench-events
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,10 +42,16 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# taskql side by side with a raw Starlette ceiling, a naive Strawberry server, GraphQL Yoga and
+# Mercurius, wrk and the servers pinned to one core each; about 15 minutes, BENCH_ARGS=--quick
+# about 2 (installs wrk and the Node peers' packages when missing; `bench/harness.py --help`).
+bench: $(STAMP) $(ASSETS_STAMP)
+	$(BIN)/python bench/harness.py $(BENCH_ARGS)
+
 # What the Redis object cache is worth, in about a minute: MongoDB commands per request and
 # requests per second warm vs. cold vs. cache disabled (options: BENCH_ARGS="--rounds 5";
 # `.venv/bin/python bench/cache.py --help`).
-bench: $(STAMP) $(ASSETS_STAMP)
+bench-cache: $(STAMP) $(ASSETS_STAMP)
 	$(BIN)/python bench/cache.py $(BENCH_ARGS)
 
 # What query-cost pricing adds to one operation, in under a minute: microseconds for pricing,
