@@ -256,8 +256,8 @@ class ObjectCache:
                 await pipe.execute()
             return True
 
-        if await self._call(retire) is None:
-            self.connection.invalidation_delayed()
+        # Unreachable Redis: `task_written` after the write counts the delayed invalidation.
+        await self._call(retire)
 
     async def task_deleted(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
         await self.task_written(owner_id, task_id, tombstone())

@@ -8,8 +8,9 @@ MongoDB and on the embedded emulator (no collations, no computed sorts):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from beanie import Document, PydanticObjectId
@@ -102,6 +103,14 @@ def parse_task(raw: Mapping[str, Any]) -> TaskDocument:
 
 
 _CACHED_DATES = ("created_at", "updated_at", "due_at")
+_FIELDS = frozenset(TaskDocument.model_fields) - {"id"}
+# Each default made afresh per task, as pydantic does (a list default must not be shared).
+_DEFAULTS: dict[str, Callable[[], Any]] = {
+    name: partial(field.get_default, call_default_factory=True)
+    for name, field in TaskDocument.model_fields.items()
+    if not field.is_required()
+}
+_PRIVATE = TaskDocument.__private_attributes__
 
 
 def task_from_cache(fields: dict[str, Any]) -> TaskDocument:
@@ -109,12 +118,29 @@ def task_from_cache(fields: dict[str, Any]) -> TaskDocument:
     ids and dates need converting). Skips validation: a page of 50 decodes in a fraction of
     the time."""
     values = dict(fields)
-    values["id"] = PydanticObjectId(values.pop("_id"))
-    values["owner_id"] = PydanticObjectId(values["owner_id"])
     for name in _CACHED_DATES:
         if name in values:
             values[name] = datetime.fromisoformat(values[name])
-    document: TaskDocument = TaskDocument.model_construct(**values)
+    return task_from_storage(values)
+
+
+def task_from_storage(raw: Mapping[str, Any]) -> TaskDocument:
+    """A task as MongoDB returns it. Only this code writes tasks, validated, so reads skip
+    validation (the driver already gives ObjectIds and timezone-aware datetimes).
+
+    Built the way pydantic's `model_construct` builds a model, without its per-field work:
+    a page of 50 tasks is read on every list request, and this takes a third of the time.
+    """
+    values = {name: default() for name, default in _DEFAULTS.items()}
+    values.update((name, value) for name, value in raw.items() if name in _FIELDS)
+    values["id"] = PydanticObjectId(raw["_id"])
+    values["owner_id"] = PydanticObjectId(raw["owner_id"])
+    document = TaskDocument.__new__(TaskDocument)
+    object.__setattr__(document, "__dict__", values)
+    object.__setattr__(document, "__pydantic_fields_set__", set(values))
+    object.__setattr__(document, "__pydantic_extra__", None)
+    private = {name: attribute.get_default() for name, attribute in _PRIVATE.items()}
+    object.__setattr__(document, "__pydantic_private__", private)
     return document
 
 
@@ -131,7 +157,7 @@ async def find_tasks(refs: list[TaskRef]) -> dict[TaskRef, TaskDocument]:
     query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
     found: dict[TaskRef, TaskDocument] = {}
     async for raw in TaskDocument.get_pymongo_collection().find(query):
-        task = parse_task(raw)
+        task = task_from_storage(raw)
         assert task.id is not None
         found[(task.owner_id, task.id)] = task
     return found

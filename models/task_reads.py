@@ -7,7 +7,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from models.task import TaskDocument, parse_task
+from models.task import TaskDocument, task_from_storage
 from models.task_query import (
     BoundaryProbe,
     TaskFilterSpec,
@@ -57,7 +57,7 @@ async def find_task_page(query: TaskPageQuery) -> TaskPage:
         .sort(sort_spec(query.sort, reverse=query.backward))
         .limit(query.limit + 1)
     )
-    found = [parse_task(raw) async for raw in cursor]
+    found = [task_from_storage(raw) async for raw in cursor]
     documents = found[: query.limit]
     if query.backward:
         documents.reverse()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from beanie import PydanticObjectId
 from bson.errors import InvalidId
 
@@ -51,10 +52,8 @@ def encode_cursor(keyset: Keyset, *, sort: TaskSort) -> str:
     value: Any = keyset.value
     if isinstance(value, datetime):
         value = (value - _EPOCH) // _MILLISECOND
-    payload = json.dumps(
-        [_FORMAT, *_order_name(sort), value, str(keyset.id)], separators=(",", ":")
-    )
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    payload = orjson.dumps([_FORMAT, *_order_name(sort), value, str(keyset.id)])
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, *, sort: TaskSort, field: str) -> Keyset:

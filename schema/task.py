@@ -6,7 +6,9 @@ a query (the flag for the other side of a cursor, totalCount) runs only when sel
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from beanie import PydanticObjectId
@@ -19,6 +21,7 @@ from schema.context import Info
 from schema.cost_directives import FREE, ListSize
 from schema.node import Node, encode_global_id
 from schema.pagination import encode_cursor, page_window
+from schema.selection import selects
 from schema.task_enums import OrderDirection, TaskOrderField, TaskPriority, TaskStatus
 from schema.task_inputs import (
     CreateTaskInput,
@@ -69,16 +72,25 @@ class Task(Node):
         description="Increments on every change; pass it back as expectedVersion to update safely."
     )
     owner_id: strawberry.Private[PydanticObjectId]
+    # Set when the owner was loaded with the task (a page's tasks share their owner).
+    owner_profile: strawberry.Private[UserProfile | None] = None
 
     @strawberry.field(description="The user the task belongs to.")
-    async def owner(self, info: Info) -> User:
+    def owner(self, info: Info) -> User:
+        if self.owner_profile is not None:
+            # Already loaded: answered without a coroutine per task.
+            return User.from_profile(self.owner_profile)
+        # An awaitable, which the executor awaits like an async resolver's result.
+        return cast("User", self._load_owner(info))
+
+    async def _load_owner(self, info: Info) -> User:
         profile: UserProfile | None = await info.context.loaders.users.load(self.owner_id)
         if profile is None:
             raise LookupError(f"the owner of task {self.id} does not exist")
         return User.from_profile(profile)
 
     @classmethod
-    def from_document(cls, document: TaskDocument) -> Task:
+    def from_document(cls, document: TaskDocument, *, owner: UserProfile | None = None) -> Task:
         assert document.id is not None
         return cls(
             id=encode_global_id("Task", document.owner_id, document.id),
@@ -92,6 +104,7 @@ class Task(Node):
             updated_at=document.updated_at,
             version=document.version,
             owner_id=document.owner_id,
+            owner_profile=owner,
         )
 
 
@@ -161,11 +174,13 @@ class TaskConnection:
         return cls(edges=[], nodes=[], page_info=page_info, total=None)
 
     @classmethod
-    def from_page(cls, query: TaskPageQuery, page: TaskPage) -> TaskConnection:
+    def from_page(
+        cls, query: TaskPageQuery, page: TaskPage, *, owner: UserProfile | None = None
+    ) -> TaskConnection:
         edges = [
             TaskEdge(
                 cursor=encode_cursor(keyset_of(document, query.sort), sort=query.sort),
-                node=Task.from_document(document),
+                node=Task.from_document(document, owner=owner),
             )
             for document in page.documents
         ]
@@ -247,5 +262,10 @@ async def task_connection(
         after=window.after,
         before=window.before,
     )
-    page: TaskPage = await info.context.loaders.task_pages.load(query)
-    return TaskConnection.from_page(query, page)
+    loaders = info.context.loaders
+    if not selects(info, ("nodes", "owner"), ("edges", "node", "owner")):
+        return TaskConnection.from_page(query, await loaders.task_pages.load(query))
+    # The page's owner is loaded beside the page (two loaders, one wait): `owner` of each of
+    # its tasks is then an attribute read, not a load per task.
+    page, owner = await asyncio.gather(loaders.task_pages.load(query), loaders.users.load(owner_id))
+    return TaskConnection.from_page(query, page, owner=owner)

@@ -56,6 +56,16 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class DirectCall:
+    """A resolver without arguments, called as Strawberry calls it, without its wrapper."""
+
+    resolver: Callable[..., Any]
+    pass_self: bool
+    source_parameters: tuple[str, ...]  # `root`/`parent` parameters, given the source
+    info_parameter: str | None
+
+
+@dataclass(frozen=True)
 class FieldPlan:
     key: str
     name: str
@@ -65,6 +75,7 @@ class FieldPlan:
     # A field that reads an attribute (Strawberry's basic fields) needs no resolve info.
     attribute: str | None
     has_arguments: bool
+    direct: DirectCall | None = None
 
 
 @dataclass
@@ -177,6 +188,25 @@ def _field_plan(
         shape=_shape(schema, definition.type, sub_selections, fragments),
         attribute=strawberry_field.python_name if strawberry_field.is_basic_field else None,
         has_arguments=bool(definition.args or nodes[0].arguments),
+        direct=_direct_call(strawberry_field) if not nodes[0].arguments else None,
+    )
+
+
+def _direct_call(field: StrawberryField) -> DirectCall | None:
+    resolver = field.base_resolver
+    if resolver is None or field.arguments or field.extensions:
+        return None
+    source_parameters = tuple(
+        parameter.name
+        for parameter in (resolver.root_parameter, resolver.parent_parameter)
+        if parameter is not None
+    )
+    info = resolver.info_parameter
+    return DirectCall(
+        resolver=resolver,
+        pass_self=resolver.self_parameter is not None,
+        source_parameters=source_parameters,
+        info_parameter=info.name if info is not None else None,
     )
 
 

@@ -15,8 +15,9 @@ from typing import Any, Protocol, TypeGuard
 from graphql import FieldNode, GraphQLField, GraphQLObjectType, GraphQLResolveInfo, Undefined
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path
+from strawberry.types import Info
 
-from schema.compiled.plan import FieldPlan, ObjectPlan, Shape
+from schema.compiled.plan import DEFINITION, DirectCall, FieldPlan, ObjectPlan, Shape
 
 Pending = tuple[FieldPlan, dict[str, Any], Awaitable[Any], Path]
 Level = tuple[ObjectPlan, list[tuple[Any, dict[str, Any], Path]]]
@@ -63,16 +64,13 @@ class PlanRunner:
         nested: dict[int, Level],
     ) -> None:
         pending: list[Pending] = []
+        # One Strawberry Info per field for the whole level: the resolvers called directly
+        # read what is the same for every item (context, root value, operation, variables).
+        infos: dict[str, Info] = {}
         try:
             for source, target, path in items:
                 for field in plan.fields:
-                    if field.attribute is not None:
-                        value = getattr(source, field.attribute)
-                    elif field.name == "__typename":
-                        target[field.key] = plan.type.name
-                        continue
-                    else:
-                        value = self._resolve(plan.type, field, source, path)
+                    value = self._value(plan.type, field, source, path, infos)
                     if self.is_awaitable(value):
                         target[field.key] = None  # keeps the key's place in the response
                         pending.append((field, target, value, path))
@@ -89,6 +87,32 @@ class PlanRunner:
             for (field, target, _, path), value in zip(pending, values, strict=True):
                 child = Path(path, field.key, plan.type.name)
                 target[field.key] = self._complete(field.shape, value, nested, child)
+
+    def _value(
+        self,
+        parent: GraphQLObjectType,
+        field: FieldPlan,
+        source: Any,
+        path: Path,
+        infos: dict[str, Info],
+    ) -> Any:
+        if field.attribute is not None:
+            return getattr(source, field.attribute)
+        if field.name == "__typename":
+            return parent.name
+        if field.direct is not None:
+            info = infos.get(field.key)
+            if info is None:
+                info = infos[field.key] = self._info(parent, field, path)
+            return _call(field.direct, source, info)
+        return self._resolve(parent, field, source, path)
+
+    def _info(self, parent: GraphQLObjectType, field: FieldPlan, path: Path) -> Info:
+        strawberry_field = field.definition.extensions[DEFINITION]
+        raw = self.executor.build_resolve_info(
+            field.definition, list(field.nodes), parent, Path(path, field.key, parent.name)
+        )
+        return Info(_raw_info=raw, _field=strawberry_field)
 
     def _resolve(self, parent: GraphQLObjectType, field: FieldPlan, source: Any, path: Path) -> Any:
         definition = field.definition
@@ -138,6 +162,15 @@ class PlanRunner:
         if serialized is None or serialized is Undefined:
             raise Fallback("a leaf that does not serialise")
         return serialized
+
+
+def _call(direct: DirectCall, source: Any, info: Info) -> Any:
+    keywords: dict[str, Any] = dict.fromkeys(direct.source_parameters, source)
+    if direct.info_parameter is not None:
+        keywords[direct.info_parameter] = info
+    if direct.pass_self:
+        return direct.resolver(source, **keywords)
+    return direct.resolver(**keywords)
 
 
 def _close(awaitables: Iterable[Awaitable[Any]]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from beanie import PydanticObjectId
 
 from loaders import codecs
-from models.task import TaskDocument
+from models.task import TaskDocument, find_tasks, parse_task
 from models.task_reads import TaskPage
 
 pytestmark = pytest.mark.usefixtures("models_db")
@@ -55,3 +55,17 @@ def test_a_cached_task_decodes_to_the_same_document(optional: dict[str, object])
     page = codecs.TASK_PAGE.decode(codecs.TASK_PAGE.encode(TaskPage([task], has_more=True)))
     assert [d.model_dump() for d in page.documents] == [task.model_dump()]
     assert page.has_more is True
+
+
+async def test_a_stored_task_reads_back_as_the_validated_document() -> None:
+    task = _task(description="stored", due_at=datetime(2027, 3, 4, tzinfo=UTC), due_missing=False)
+    await task.insert()
+    assert task.id is not None
+    raw = await TaskDocument.get_pymongo_collection().find_one({"_id": task.id})
+    assert raw is not None
+    (read,) = (await find_tasks([(task.owner_id, task.id)])).values()
+    validated = parse_task(raw)
+    assert read.model_dump() == validated.model_dump()
+    for name in TaskDocument.model_fields:
+        assert type(getattr(read, name)) is type(getattr(validated, name)), name
+    await task.delete()
