@@ -9,6 +9,7 @@ MongoDB and on the embedded emulator (no collations, no computed sorts):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from copy import copy
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -106,7 +107,7 @@ _CACHED_DATES = ("created_at", "updated_at", "due_at")
 _FIELDS = frozenset(TaskDocument.model_fields) - {"id"}
 # Each default made afresh per task, as pydantic does (a list default must not be shared).
 _DEFAULTS: dict[str, Callable[[], Any]] = {
-    name: partial(field.get_default, call_default_factory=True)
+    name: field.default_factory or partial(copy, field.default)
     for name, field in TaskDocument.model_fields.items()
     if not field.is_required()
 }
