@@ -8,6 +8,7 @@ CPUs, everything runs unpinned and the report says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -119,36 +120,31 @@ class PinnedStack(Stack):
             self.children.remove(running.child)
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
+def _tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (none once it is gone)."""
     try:
         root = psutil.Process(pid)
-        members = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
     total = 0
-    for member in members:
-        try:
+    for member in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
     return int(total)
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time (user + system) spent so far by a process and its descendants."""
-    try:
-        root = psutil.Process(pid)
-        members = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for member in members:
-        try:
+    for member in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
             times = member.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
+            total += times.user + times.system
     return total
 
 

@@ -14,7 +14,6 @@ import contextlib
 import os
 import random
 import re
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -37,11 +36,11 @@ from events.cursor import decode_cursor, encode_cursor
 from schema.node import decode_global_id, encode_global_id
 from tests.e2e.nginx_process import NginxProcess, nginx_binary
 from tests.e2e.server_process import ServerProcess
+from tests.e2e.test_subscriptions import server_env
 
 pytestmark = pytest.mark.e2e
 
 INSTANCES = 3
-UNLIMITED_TIER = {"capacity": 1e12, "restore_rate": 1e12, "max_query": 1e12}
 PROTOCOL = Subprotocol("graphql-transport-ws")
 WAIT = 15.0
 
@@ -80,17 +79,9 @@ async def stack(tmp_path: Path, mongodb_url: str, redis_url: str) -> AsyncIterat
     if nginx_binary() is None:
         pytest.skip("no nginx: install the Debian package `nginx` (.ci/run does)")
     database = f"taskql_lb_{uuid.uuid4().hex[:8]}"
-    env: dict[str, str | None] = {
-        "MONGODB_URL": mongodb_url,
-        "REDIS_URL": redis_url,
-        "MONGODB_DB": database,
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "TASKQL_TRUSTED_PROXIES": "127.0.0.1",
-        # Every client comes from nginx's address: the budget must never throttle the load.
-        "TASKQL_COST_TIERS": orjson.dumps(
-            {"anonymous": UNLIMITED_TIER, "user": UNLIMITED_TIER}
-        ).decode(),
-    }
+    # Unlimited tiers: every client comes from nginx's address, and the load must never be
+    # throttled.
+    env = server_env(mongodb_url=mongodb_url, redis_url=redis_url, database=database)
     servers = [ServerProcess(env=dict(env)) for _ in range(INSTANCES)]
     nginx: NginxProcess | None = None
     try:
