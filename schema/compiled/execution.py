@@ -17,7 +17,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 
 from schema.compiled.plan import NotCovered, ObjectPlan, compile_operation
-from schema.compiled.runner import Fallback, PlanRunner
+from schema.compiled.runner import PlanRunner
 from schema.context import Context
 from schema.event_execution import SharedSubscriptionEvents
 
@@ -89,8 +89,6 @@ def compiled_execution(
         async def _verified(self, plan: ObjectPlan, serially: bool | None) -> Any:
             try:
                 data: dict[str, Any] | None = await PlanRunner(self).run(plan, self.root_value)
-            except Fallback:
-                data = None
             except Exception:  # noqa: BLE001 -- as in production: graphql-core reports it
                 data = None
             reference = await _awaited(super().execute_operation(serially))

@@ -188,7 +188,7 @@ def _field_plan(
         shape=_shape(schema, definition.type, sub_selections, fragments),
         attribute=strawberry_field.python_name if strawberry_field.is_basic_field else None,
         has_arguments=bool(definition.args or nodes[0].arguments),
-        direct=_direct_call(strawberry_field) if not nodes[0].arguments else None,
+        direct=_direct_call(strawberry_field),
     )
 
 
