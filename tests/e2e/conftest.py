@@ -40,3 +40,16 @@ async def api(api_server: ServerProcess) -> AsyncIterator[Api]:
     client = Api(api_server)
     yield client
     await client.close()
+
+
+def instance_env(server: ServerProcess) -> dict[str, str | None]:
+    """`server`'s environment without what makes it one instance: another on the same stores
+    and signing key."""
+    return {k: v for k, v in server.env.items() if k not in {"HOST", "PORT", "WORKERS"}}
+
+
+@pytest.fixture
+def second_instance(api_server: ServerProcess) -> Iterator[ServerProcess]:
+    """A second API server beside the shared one, on the same stores and signing key."""
+    with ServerProcess(env=instance_env(api_server)) as server:
+        yield server

@@ -14,12 +14,12 @@ import orjson
 import pytest
 
 from tests.e2e.api import Api
+from tests.e2e.conftest import instance_env
 from tests.e2e.server_process import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 ME = "query Me { me { id name } }"
-INSTANCE_SETTINGS = ("HOST", "PORT", "WORKERS")
 
 
 def sha256(text: str) -> str:
@@ -33,14 +33,6 @@ def persisted(digest: str) -> dict[str, Any]:
 async def send(api: Api, body: dict[str, Any], token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return await api.http.post(api.url, json=body, headers=headers)
-
-
-@pytest.fixture
-def second_instance(api_server: ServerProcess) -> Iterator[ServerProcess]:
-    """Another instance on the same stores and signing key."""
-    env = {k: v for k, v in api_server.env.items() if k not in INSTANCE_SETTINGS}
-    with ServerProcess(env=dict(env)) as server:
-        yield server
 
 
 async def test_an_unknown_hash_asks_for_the_document_then_every_instance_knows_it(
@@ -115,8 +107,9 @@ def trusted_server(api_server: ServerProcess, tmp_path: Path) -> Iterator[Server
     }
     path = tmp_path / "trusted.json"
     path.write_bytes(orjson.dumps(manifest))
-    env = {k: v for k, v in api_server.env.items() if k not in INSTANCE_SETTINGS}
-    with ServerProcess(env={**env, "TASKQL_TRUSTED_DOCUMENTS": str(path)}) as server:
+    with ServerProcess(
+        env={**instance_env(api_server), "TASKQL_TRUSTED_DOCUMENTS": str(path)}
+    ) as server:
         yield server
 
 

@@ -3,8 +3,6 @@ operation is neither parsed nor validated again, and an invalid one is never kep
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import strawberry.schema.schema as strawberry_schema
 from beanie import PydanticObjectId
@@ -13,15 +11,6 @@ from schema.extensions import document_cache
 from tests.integration.schema_client import SchemaClient
 
 ME = "{ me { id } }"
-
-
-@pytest.fixture
-async def client(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIterator[SchemaClient]:
-    opened = SchemaClient.open(mongodb_url=mongodb_url, database=models_db, redis_url=redis_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture
@@ -39,38 +28,38 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def test_a_repeated_document_is_validated_once(
-    client: SchemaClient, validations: list[str]
+    graphql: SchemaClient, validations: list[str]
 ) -> None:
     viewer = PydanticObjectId()
-    first = await client.execute(ME, viewer_id=viewer)
-    second = await client.execute(ME, viewer_id=viewer)
+    first = await graphql.execute(ME, viewer_id=viewer)
+    second = await graphql.execute(ME, viewer_id=viewer)
     assert first.codes == second.codes == []
     assert first.data == second.data == {"me": None}  # an unknown user: null, no error
     assert len(validations) == 1
 
 
 async def test_an_invalid_document_is_refused_every_time(
-    client: SchemaClient, validations: list[str]
+    graphql: SchemaClient, validations: list[str]
 ) -> None:
     for _ in range(2):
-        refused = await client.execute("{ me { nope } }")
+        refused = await graphql.execute("{ me { nope } }")
         assert refused.codes == ["GRAPHQL_VALIDATION_FAILED"]
     assert len(validations) == 2
 
 
-async def test_variables_are_still_coerced_on_a_cached_document(client: SchemaClient) -> None:
+async def test_variables_are_still_coerced_on_a_cached_document(graphql: SchemaClient) -> None:
     query = "query($n: Int) { tasks(first: $n) { nodes { id } } }"
     viewer = PydanticObjectId()
-    assert (await client.execute(query, {"n": 1}, viewer_id=viewer)).codes == []
-    refused = await client.execute(query, {"n": "many"}, viewer_id=viewer)
+    assert (await graphql.execute(query, {"n": 1}, viewer_id=viewer)).codes == []
+    refused = await graphql.execute(query, {"n": "many"}, viewer_id=viewer)
     assert refused.codes == ["GRAPHQL_VALIDATION_FAILED"]
 
 
-async def test_a_cached_document_is_still_priced_and_limited(client: SchemaClient) -> None:
+async def test_a_cached_document_is_still_priced_and_limited(graphql: SchemaClient) -> None:
     query = "{ tasks(first: 10) { nodes { id } } }"
     viewer = PydanticObjectId()
     for _ in range(2):
-        executed = await client.execute(query, viewer_id=viewer)
+        executed = await graphql.execute(query, viewer_id=viewer)
         assert executed.result.extensions is not None
         assert executed.result.extensions["cost"]["requestedQueryCost"] == 12
 

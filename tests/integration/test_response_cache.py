@@ -20,13 +20,9 @@ RENAME = "mutation($id: ID!, $t: String!) { updateTask(input: {id: $id, title: $
 
 
 @pytest.fixture
-async def client(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIterator[SchemaClient]:
-    opened = SchemaClient.open(mongodb_url=mongodb_url, database=models_db, redis_url=redis_url)
-    try:
-        yield opened
-    finally:
-        await opened.redis.delete(*(await opened.redis.keys("tq:c*:*response*")) or ["none"])
-        await opened.close()
+async def client(graphql: SchemaClient) -> AsyncIterator[SchemaClient]:
+    yield graphql
+    await graphql.redis.delete(*(await graphql.redis.keys("tq:c*:*response*")) or ["none"])
 
 
 def responses(client: SchemaClient, result: str) -> float:

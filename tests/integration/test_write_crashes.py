@@ -4,7 +4,6 @@ the dead call could not."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,22 +29,13 @@ class ProcessDied(Exception):  # noqa: N818 -- stands for the process's death
     pass
 
 
-@pytest.fixture
-async def client(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIterator[SchemaClient]:
-    opened = SchemaClient.open(mongodb_url=mongodb_url, database=models_db, redis_url=redis_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 async def test_an_update_whose_process_died_before_the_cache_heard_is_still_read(
-    client: SchemaClient, monkeypatch: pytest.MonkeyPatch
+    graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = PydanticObjectId()
-    created = await client.execute(CREATE, {"t": "first"}, viewer_id=owner)
+    created = await graphql.execute(CREATE, {"t": "first"}, viewer_id=owner)
     task_id = created.data["createTask"]["id"]
-    assert (await client.execute(READ, {"id": task_id}, viewer_id=owner)).data == {
+    assert (await graphql.execute(READ, {"id": task_id}, viewer_id=owner)).data == {
         "task": {"title": "first", "version": 1}
     }  # now cached
 
@@ -54,17 +44,19 @@ async def test_an_update_whose_process_died_before_the_cache_heard_is_still_read
 
     with monkeypatch.context() as patched:
         patched.setattr(resolvers.task, "write_through_task", dies)
-        died = await client.execute(UPDATE, {"id": task_id, "t": "second", "v": 1}, viewer_id=owner)
+        died = await graphql.execute(
+            UPDATE, {"id": task_id, "t": "second", "v": 1}, viewer_id=owner
+        )
     assert died.codes == ["INTERNAL_SERVER_ERROR"]
 
-    read = await client.execute(READ, {"id": task_id}, viewer_id=owner)
+    read = await graphql.execute(READ, {"id": task_id}, viewer_id=owner)
     assert read.data == {"task": {"title": "second", "version": 2}}
-    again = await client.execute(UPDATE, {"id": task_id, "t": "third", "v": 2}, viewer_id=owner)
+    again = await graphql.execute(UPDATE, {"id": task_id, "t": "third", "v": 2}, viewer_id=owner)
     assert again.data == {"updateTask": {"version": 3}}
 
 
 async def test_a_retried_create_logs_the_event_its_dead_first_call_could_not(
-    client: SchemaClient, monkeypatch: pytest.MonkeyPatch
+    graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = PydanticObjectId()
     variables = {"t": "once", "k": f"key-{PydanticObjectId()}"}
@@ -74,15 +66,15 @@ async def test_a_retried_create_logs_the_event_its_dead_first_call_could_not(
 
     with monkeypatch.context() as patched:
         patched.setattr(EventBus, "publish", dies)
-        died = await client.execute(CREATE, variables, viewer_id=owner)
+        died = await graphql.execute(CREATE, variables, viewer_id=owner)
     assert died.codes == ["INTERNAL_SERVER_ERROR"]
     assert await events_after(owner, 0) == []
 
-    retried = await client.execute(CREATE, variables, viewer_id=owner)
+    retried = await graphql.execute(CREATE, variables, viewer_id=owner)
     assert retried.codes == []
     logged = await events_after(owner, 0)
     assert [event.type for event in logged] == ["CREATED"]
 
     # Retried again, with the event logged: nothing more.
-    assert (await client.execute(CREATE, variables, viewer_id=owner)).codes == []
+    assert (await graphql.execute(CREATE, variables, viewer_id=owner)).codes == []
     assert len(await events_after(owner, 0)) == 1
