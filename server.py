@@ -17,7 +17,6 @@ from typing import Any
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -48,7 +47,8 @@ from seed.command import add_seed_command
 from settings import Settings, load_settings, new_development_secret
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
-from storage.redis import create_redis_client, redis_reachable
+from storage.redis import RedisClient, create_redis_client
+from storage.redis_guard import RedisGuard
 from storage.services import provide_services
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
@@ -64,7 +64,9 @@ class AppState:
 
     settings: Settings
     mongo: AsyncMongoClient[dict[str, Any]]
-    redis: Redis
+    redis: RedisClient
+    # One breaker per Redis node, shared by every subsystem below.
+    redis_guard: RedisGuard
     metrics: TaskqlMetrics
     cache: ObjectCache
     budget: Budget
@@ -85,7 +87,7 @@ async def healthz(_: Request) -> Response:
 async def readyz(request: Request) -> Response:
     state = app_state(request)
     readiness = await check_readiness(
-        mongodb=mongo_reachable(state.mongo), redis=redis_reachable(state.redis)
+        mongodb=mongo_reachable(state.mongo), redis=state.redis_guard.health()
     )
     return JSONResponse(readiness.as_json(), status_code=readiness.http_status)
 
@@ -118,30 +120,44 @@ def create_app(settings: Settings) -> Starlette:
             event_listeners=[CommandMetrics(process_metrics), PoolMetrics(process_metrics)],
         )
         redis = create_redis_client(redis_url)
+        guard = RedisGuard(
+            redis,
+            deadline=settings.redis_timeout_ms / 1000,
+            on_error=lambda kind: process_metrics.redis_errors.labels(kind=kind).inc(),
+            on_nodes_down=process_metrics.redis_nodes_down.set,
+        )
         try:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
             await ensure_indexes()
-            cache = ObjectCache(redis if settings.cache_enabled else None, metrics=process_metrics)
-            budget = Budget(
-                redis, local=LocalBuckets(), on_local=process_metrics.ratelimit_local.inc
+            await guard.start()
+            cache = ObjectCache(
+                redis if settings.cache_enabled else None, metrics=process_metrics, guard=guard
             )
-            events = EventBus(redis, metrics=process_metrics)
+            budget = Budget(
+                redis,
+                local=LocalBuckets(),
+                guard=guard,
+                on_local=process_metrics.ratelimit_local.inc,
+            )
+            events = EventBus(redis, metrics=process_metrics, guard=guard)
             events.start()
             app.state.taskql = AppState(
                 settings=settings,
                 mongo=mongo,
                 redis=redis,
+                redis_guard=guard,
                 metrics=process_metrics,
                 cache=cache,
                 budget=budget,
                 events=events,
-                persisted=PersistedQueries(redis, trusted=trusted),
+                persisted=PersistedQueries(redis, trusted=trusted, guard=guard),
             )
             try:
                 yield
             finally:
                 await events.close()
         finally:
+            await guard.close()
             await redis.aclose()
             await mongo.close()
             process_metrics.close()
@@ -241,7 +257,9 @@ def _exit_cleanly_on_stop_signals() -> None:
 def services(arguments: argparse.Namespace) -> None:
     configure_logging()
     settings = load_settings()
-    with provide_services(settings) as urls:
+    if arguments.redis_cluster and settings.redis_url is not None:
+        sys.exit("server.py services --redis-cluster starts its own Redis Cluster: unset REDIS_URL")
+    with provide_services(settings, redis_cluster=arguments.redis_cluster) as urls:
         # Blocked only once the children run (they must not inherit a mask that ignores
         # SIGTERM), and before the URLs are printed, so a stop right after them is caught.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -279,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.set_defaults(handler=serve)
     services_parser = commands.add_parser(
         "services", help="run the embedded MongoDB and Redis and print their URLs"
+    )
+    services_parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="a Redis Cluster of 3 masters and 3 replicas instead of one redis-server "
+        "(REDIS_URL=redis+cluster://...)",
     )
     services_parser.set_defaults(handler=services)
     schema_parser = commands.add_parser(

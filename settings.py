@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     mongodb_db: str = "taskql"
     mongod_binary: str | None = None
     redis_url: str | None = None
+    # Each Redis command's deadline on the request path: Redis answers in well under a
+    # millisecond, so a node that takes longer is treated as down (and skipped) at once.
+    redis_timeout_ms: int = Field(
+        default=50, ge=1, le=10_000, validation_alias="TASKQL_REDIS_TIMEOUT_MS"
+    )
     jwt_secret: CommaList = ()
     jwt_access_ttl: int = Field(default=900, gt=0)
     jwt_refresh_ttl: int = Field(default=2_592_000, gt=0)

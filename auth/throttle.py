@@ -10,7 +10,6 @@ held by this process.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
@@ -19,8 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from storage.redis_guard import UNAVAILABLE, RedisGuard
 
 log = logging.getLogger("taskql.auth")
 
@@ -58,10 +56,6 @@ return 0
 """
 
 _FALLBACK_PRUNE_SIZE = 10_000
-# A login must not hang on Redis: give up quickly, then leave Redis alone for a while.
-REDIS_TIMEOUT_SECONDS = 0.5
-REDIS_RETRY_SECONDS = 5.0
-_UNREACHABLE: Any = object()
 
 
 class LoginThrottledError(Exception):
@@ -98,11 +92,8 @@ class LocalCounters:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._counters: dict[str, tuple[int, float]] = {}
-        self.redis_retry_at: float | None = None
-
-    @property
-    def in_use(self) -> bool:
-        return self.redis_retry_at is not None
+        # Whether the last login found Redis away (counted here since).
+        self.in_use = False
 
     def reserve(self, key: str, *, limit: int, window: int) -> tuple[bool, int]:
         """(granted, seconds left in the window), like the Redis script."""
@@ -138,14 +129,15 @@ class LoginThrottle:
 
     def __init__(
         self,
-        redis: Redis,
+        guard: RedisGuard,
         *,
         fallback: LocalCounters,
         email_limit: int = EMAIL_LIMIT,
         address_limit: int = ADDRESS_LIMIT,
         window_seconds: int = WINDOW_SECONDS,
     ) -> None:
-        self._redis = redis
+        self._guard = guard
+        self._redis = guard.client
         self._fallback = fallback
         self._email_limit = email_limit
         self._address_limit = address_limit
@@ -176,41 +168,31 @@ class LoginThrottle:
 
     async def _reserve(self, key: str, *, limit: int) -> tuple[bool, int]:
         script = self._redis.register_script(_RESERVE)
-        reply = await self._on_redis(lambda: script(keys=[key], args=[limit, self._window]))
-        if reply is _UNREACHABLE:
+        reply = await self._on_redis(key, lambda: script(keys=[key], args=[limit, self._window]))
+        if reply is UNAVAILABLE:
             return self._fallback.reserve(key, limit=limit, window=self._window)
         granted, ttl = reply
         return bool(granted), max(1, int(ttl))
 
     async def _release(self, key: str) -> None:
         script = self._redis.register_script(_RELEASE)
-        if await self._on_redis(lambda: script(keys=[key])) is _UNREACHABLE:
+        if await self._on_redis(key, lambda: script(keys=[key])) is UNAVAILABLE:
             self._fallback.release(key)
 
     async def _reset(self, key: str) -> None:
-        if await self._on_redis(lambda: self._redis.delete(key)) is _UNREACHABLE:
+        if await self._on_redis(key, lambda: self._redis.delete(key)) is UNAVAILABLE:
             self._fallback.reset(key)
 
-    async def _on_redis(self, command: Callable[[], Awaitable[Any]]) -> Any:
-        """The command's reply, or _UNREACHABLE (then the command never runs while Redis is
-        known to be down: a login must not wait for a timeout on every counter)."""
-        retry_at = self._fallback.redis_retry_at
-        if retry_at is not None and self._fallback.clock() < retry_at:
-            return _UNREACHABLE
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                reply = await command()
-        except (RedisError, OSError, TimeoutError) as error:
-            if retry_at is None:
-                log.warning(
-                    "Redis unreachable (%s): counting failed logins in this process only",
-                    error or type(error).__name__,
-                )
-            self._fallback.redis_retry_at = self._fallback.clock() + REDIS_RETRY_SECONDS
-            return _UNREACHABLE
-        if retry_at is not None:
-            self._fallback.redis_retry_at = None
+    async def _on_redis(self, key: str, command: Callable[[], Awaitable[Any]]) -> Any:
+        """The command's reply, or UNAVAILABLE: the key's node is down (the shared guard
+        keeps logins from waiting on it)."""
+        reply = await self._guard.run([key], command)
+        fallback = self._fallback
+        if reply is UNAVAILABLE and not fallback.in_use:
+            log.warning("Redis unreachable: counting failed logins in this process only")
+        elif reply is not UNAVAILABLE and fallback.in_use:
             log.warning("Redis reachable again: failed logins are counted in Redis")
+        fallback.in_use = reply is UNAVAILABLE
         return reply
 
 

@@ -10,17 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from cost.gcra import SCRIPT, BucketState, Mode, decide, state_from_reply
 from cost.tiers import Caller, Tier
-from storage.breaker import CircuitBreaker
+from storage.redis import RedisClient
+from storage.redis_guard import UNAVAILABLE, RedisGuard
 
 log = logging.getLogger("taskql.cost")
 
 KEY_PREFIX = "tq:cost:"
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 _LOCAL_PRUNE_SIZE = 10_000
 
 
@@ -66,22 +63,23 @@ class LocalBuckets:
 class Budget:
     def __init__(
         self,
-        redis: Redis | None,
+        redis: RedisClient | None,
         *,
         local: LocalBuckets,
-        breaker: CircuitBreaker | None = None,
+        guard: RedisGuard | None = None,
         on_local: Callable[[], None] = lambda: None,
     ) -> None:
         self.redis = redis
         self.local = local
-        self.breaker = breaker or CircuitBreaker()
+        self.guard = guard if guard is not None else RedisGuard(redis) if redis else None
         # Called for each decision the local bucket makes (a metric).
         self.on_local = on_local
         self._script = redis.register_script(SCRIPT) if redis is not None else None
+        self._shared = True
 
     @property
     def degraded(self) -> bool:
-        return self.breaker.is_open
+        return self.guard is not None and self.guard.degraded
 
     async def charge(self, caller: Caller, points: float) -> BucketState:
         """Takes `points` if the bucket holds them, else refuses and takes nothing."""
@@ -94,24 +92,25 @@ class Budget:
         return await self._apply(caller, Mode.PEEK, 0)
 
     async def _apply(self, caller: Caller, mode: Mode, points: float) -> BucketState:
-        script = self._script
-        if script is not None and self.breaker.allows():
-            try:
-                reply = await script(
-                    keys=[bucket_key(caller)],
+        script, guard = self._script, self.guard
+        if script is not None and guard is not None:
+            key = bucket_key(caller)
+            reply = await guard.run(
+                [key],
+                lambda: script(
+                    keys=[key],
                     args=[mode.value, points, caller.tier.capacity, caller.tier.restore_rate],
-                )
-            except _REDIS_FAILURES as error:
-                if not self.breaker.saw_outage:
-                    log.warning(
-                        "Redis unreachable: query-cost budgets are per process until it "
-                        "returns (%s)",
-                        error,
-                    )
-                self.breaker.failed()
-            else:
-                if self.breaker.succeeded():
+                ),
+            )
+            if reply is not UNAVAILABLE:
+                if not self._shared:
+                    self._shared = True
                     log.info("Redis is back: query-cost budgets are shared again")
                 return state_from_reply(reply)
+            if self._shared:
+                self._shared = False
+                log.warning(
+                    "Redis unreachable: query-cost budgets are per process until it returns"
+                )
         self.on_local()
         return self.local.apply(caller, mode=mode, points=points)

@@ -11,18 +11,16 @@ from typing import Any, Protocol, TypeVar
 
 from beanie import PydanticObjectId
 from prometheus_client import Counter
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from events.codec import encode_event
 from events.hub import EventHub, channel
 from events.slots import SubscriptionSlots
 from models.task_event import TaskEventRecord, TaskEventTypeValue, append_event
-from storage.breaker import CircuitBreaker
+from storage.redis import RedisClient
+from storage.redis_guard import UNAVAILABLE, RedisGuard
 
 log = logging.getLogger("taskql.events")
 
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 # Rendered events kept for the subscribers still working through them.
 VIEWS_KEPT = 1_024
 T = TypeVar("T")
@@ -30,18 +28,21 @@ T = TypeVar("T")
 
 class EventMetrics(Protocol):
     events_published: Counter
+    events_announced: Counter
 
 
 class EventBus:
     """One per process: the publisher, the hub that fans events out to this instance's
     subscribers, and the per-user subscription slots."""
 
-    def __init__(self, redis: Redis, *, metrics: EventMetrics) -> None:
+    def __init__(
+        self, redis: RedisClient, *, metrics: EventMetrics, guard: RedisGuard | None = None
+    ) -> None:
         self.redis = redis
         self.metrics = metrics
-        self.breaker = CircuitBreaker()
-        self.hub = EventHub(redis)
-        self.slots = SubscriptionSlots(redis)
+        self.guard = guard if guard is not None else RedisGuard(redis)
+        self.hub = EventHub(redis, guard=self.guard)
+        self.slots = SubscriptionSlots(redis, guard=self.guard)
         self._views: OrderedDict[tuple[PydanticObjectId, int], object] = OrderedDict()
         self._executions: OrderedDict[Hashable, object] = OrderedDict()
 
@@ -85,13 +86,20 @@ class EventBus:
     ) -> TaskEventRecord:
         event = await append_event(owner_id=owner_id, type=type, task_id=task_id, task=task, at=at)
         self.metrics.events_published.labels(type=type).inc()
-        if self.breaker.allows():
-            try:
-                await self.redis.publish(channel(owner_id), encode_event(event))
-            except _REDIS_FAILURES as error:
-                # Subscribers still get it: from the log, by polling or at the next event.
-                log.warning("event not announced: %s", error)
-                self.breaker.failed()
-            else:
-                self.breaker.succeeded()
+        # Subscribers get an unannounced event all the same: from the log, by polling.
+        name = channel(owner_id)
+        announced = await self.guard.run([name], lambda: self._announce(name, event))
+        result = "sent" if announced is not UNAVAILABLE else "skipped"
+        self.metrics.events_announced.labels(result=result).inc()
         return event
+
+    async def _announce(self, name: str, event: TaskEventRecord) -> None:
+        # Classic PUBLISH: on a cluster every node relays it to its subscribers, so each
+        # instance's one subscription (on any node) hears every user. Sent to the node of
+        # the channel's slot, so the breaker that guards it is that node's.
+        cluster = self.guard.cluster
+        if cluster is None:
+            await self.redis.publish(name, encode_event(event))
+            return
+        node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(name))
+        await cluster.execute_command("PUBLISH", name, encode_event(event), target_nodes=node)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +25,8 @@ from redis.exceptions import RedisError
 from events.codec import decode_event
 from events.subscriber import Subscriber
 from models.task_event import TaskEventRecord, events_after, latest_seq
+from storage.redis import RedisClient
+from storage.redis_guard import RedisGuard
 
 log = logging.getLogger("taskql.events")
 
@@ -40,8 +43,9 @@ def channel(owner_id: PydanticObjectId) -> str:
 class EventHub:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
+        guard: RedisGuard | None = None,
         poll_interval: float = 1.0,
         sweep_interval: float = 5.0,
         read_log: Callable[[PydanticObjectId, int], Awaitable[list[TaskEventRecord]]] = (
@@ -49,6 +53,9 @@ class EventHub:
         ),
     ) -> None:
         self.redis = redis
+        self.guard = guard if guard is not None else RedisGuard(redis)
+        # On a cluster: a plain client to the one node this instance subscribes on.
+        self._node_client: Redis | None = None
         self.poll_interval = poll_interval
         self.sweep_interval = sweep_interval
         self.read_log = read_log
@@ -73,9 +80,7 @@ class EventHub:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pubsub is not None:
-            with contextlib.suppress(*_REDIS_FAILURES):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._drop_pubsub()
 
     async def add(self, subscriber: Subscriber) -> None:
         owner = subscriber.owner_id
@@ -134,7 +139,9 @@ class EventHub:
                     )
                     if message is not None and message.get("type") == "message":
                         self.deliver(decode_event(message["data"]))
-                    if time.monotonic() - swept > self.sweep_interval:
+                    # A writer whose channel's node is down announces nothing: poll meanwhile.
+                    stale = time.monotonic() - swept > self.sweep_interval
+                    if stale or (message is None and self.guard.degraded):
                         # Pub/sub is at most once, and a writer cut off from Redis announces
                         # nothing: now and then the log is read anyway.
                         swept = time.monotonic()
@@ -158,13 +165,14 @@ class EventHub:
 
     async def _connect(self) -> PubSub:
         if self._pubsub is None:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._new_pubsub()
             try:
                 await pubsub.subscribe(IDLE_CHANNEL)  # connects
             except BaseException:
                 # Its connection goes back to the pool: retries must not drain it.
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._drop_pubsub()
                 raise
             # From here `add` subscribes new users itself; everyone added before is listed
             # now (no await between the two lines).
@@ -182,11 +190,35 @@ class EventHub:
                 with contextlib.suppress(*_REDIS_FAILURES):
                     await pubsub.unsubscribe(channel(owner))
 
+    def _new_pubsub(self) -> PubSub:
+        cluster = self.guard.cluster
+        if cluster is None:
+            assert isinstance(self.redis, Redis)
+            return self.redis.pubsub(ignore_subscribe_messages=True)
+        # Classic pub/sub on a cluster: every node relays every PUBLISH, so one connection to
+        # any node hears all users; a failed node makes the next connection pick another.
+        node = random.choice(cluster.get_nodes())  # noqa: S311 -- spreading load, not secrecy
+        kwargs = cluster.get_connection_kwargs()
+        self._node_client = Redis(
+            host=node.host,
+            port=int(node.port),
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            ssl=node.connection_class.__name__.startswith("SSL"),
+            socket_timeout=kwargs.get("socket_timeout"),
+            socket_connect_timeout=kwargs.get("socket_connect_timeout"),
+        )
+        return self._node_client.pubsub(ignore_subscribe_messages=True)
+
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+        client, self._node_client = self._node_client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     async def _poll_everyone(self) -> None:
         for owner in list(self._subscribers):

@@ -10,15 +10,13 @@ import contextlib
 import logging
 
 from beanie import PydanticObjectId
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from storage.breaker import CircuitBreaker
+from storage.redis import RedisClient
+from storage.redis_guard import UNAVAILABLE, RedisGuard
 
 log = logging.getLogger("taskql.events")
 
 SLOT_TTL_MS = 60_000
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
 # KEYS[1]: the user's set. ARGV: member, limit, ttl in ms, then the members this instance
 # already holds (re-added: some may have been granted while Redis was away). Expired go first.
@@ -56,10 +54,10 @@ def slots_key(owner_id: PydanticObjectId) -> str:
 
 class SubscriptionSlots:
     def __init__(
-        self, redis: Redis, *, breaker: CircuitBreaker | None = None, ttl_ms: int = SLOT_TTL_MS
+        self, redis: RedisClient, *, guard: RedisGuard | None = None, ttl_ms: int = SLOT_TTL_MS
     ) -> None:
         self.redis = redis
-        self.breaker = breaker or CircuitBreaker()
+        self.guard = guard if guard is not None else RedisGuard(redis)
         self.ttl_ms = ttl_ms
         self._held: dict[PydanticObjectId, set[str]] = {}
         self._acquire = redis.register_script(_ACQUIRE)
@@ -77,19 +75,12 @@ class SubscriptionSlots:
 
     async def acquire(self, owner_id: PydanticObjectId, slot: str, *, limit: int) -> bool:
         held = self._held.setdefault(owner_id, set())
-        granted: bool | None = None
-        if self.breaker.allows():
-            try:
-                reply = await self._acquire(
-                    keys=[slots_key(owner_id)], args=[slot, limit, self.ttl_ms, *held]
-                )
-            except _REDIS_FAILURES:
-                self.breaker.failed()
-            else:
-                self.breaker.succeeded()
-                granted = bool(int(reply))
-        if granted is None:
-            granted = len(held) < limit  # Redis away: this instance's own count
+        key = slots_key(owner_id)
+        reply = await self.guard.run(
+            [key], lambda: self._acquire(keys=[key], args=[slot, limit, self.ttl_ms, *held])
+        )
+        # Redis away: this instance's own count.
+        granted = len(held) < limit if reply is UNAVAILABLE else bool(int(reply))
         if granted:
             held.add(slot)
         elif not held:
@@ -102,19 +93,19 @@ class SubscriptionSlots:
             held.discard(slot)
             if not held:
                 del self._held[owner_id]
-        if self.breaker.allows():
-            try:
-                await self.redis.zrem(slots_key(owner_id), slot)
-            except _REDIS_FAILURES:
-                self.breaker.failed()  # the member expires on its own
+        key = slots_key(owner_id)
+        # Unavailable: the member expires on its own.
+        await self.guard.run([key], lambda: self.redis.zrem(key, slot))
 
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 1000 / 3)
             for owner_id, slots in list(self._held.items()):
-                if not slots or not self.breaker.allows():
-                    continue
-                try:
-                    await self._renew(keys=[slots_key(owner_id)], args=[self.ttl_ms, *slots])
-                except _REDIS_FAILURES:
-                    self.breaker.failed()
+                if slots:
+                    key = slots_key(owner_id)
+                    await self.guard.run(
+                        [key],
+                        lambda key=key, slots=slots: self._renew(  # type: ignore[misc]
+                            keys=[key], args=[self.ttl_ms, *slots]
+                        ),
+                    )

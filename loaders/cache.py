@@ -9,26 +9,24 @@ Entries, each safe against a fill racing a write:
   survives it, even if the write's own entry was evicted meanwhile. Task entries also carry
   their version (only a newer one replaces them) and a delete leaves a tombstone.
 
-Redis failing never fails a request: the breaker skips Redis for a cool-down and reads go to
-MongoDB. A process that saw Redis fail bumps the cluster-wide epoch when it comes back, before
-it serves from the cache again: every entry that a write made during the outage could not
-invalidate is retired. Processes that never lost Redis read the epoch every few seconds; until
-then, and for writes whose invalidation had to wait, an entry may outlive a write by at most
-its TTL (counted in taskql_cache_invalidations_delayed_total).
+Redis failing never fails a request: the shared guard skips a node that failed, and reads go
+to MongoDB. Before a node that failed is used again, this process bumps the cluster-wide epoch
+and replays the invalidations it owes (cache_connection.py). On a cluster with replicas, a
+write's invalidation is confirmed by a replica (WAIT) before the write is acknowledged, so a
+failover does not bring back what it retired.
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from beanie import PydanticObjectId
-from redis.asyncio import Redis
 
-from loaders.cache_connection import CacheConnection
+from loaders import cache_scripts
+from loaders.cache_connection import CacheConnection, new_generation
 from loaders.cache_keys import (
     GENERATION_TTL_SECONDS,
     NO_GENERATION,
@@ -42,7 +40,8 @@ from loaders.cache_keys import (
     versioned,
 )
 from loaders.cache_metrics import CacheMetrics
-from storage.breaker import CircuitBreaker
+from storage.redis import RedisClient
+from storage.redis_guard import RedisGuard
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -61,18 +60,18 @@ class ObjectCache:
 
     def __init__(
         self,
-        redis: Redis | None,
+        redis: RedisClient | None,
         *,
         metrics: CacheMetrics,
-        breaker: CircuitBreaker | None = None,
-        epoch_refresh_seconds: float = 2.0,
+        guard: RedisGuard | None = None,
+        epoch_refresh_seconds: float = 1.0,
     ) -> None:
         # redis None: caching disabled by configuration, every read goes to MongoDB.
         self.metrics = metrics
         self.connection = CacheConnection(
             redis,
             metrics=metrics,
-            breaker=breaker,
+            guard=guard,
             epoch_refresh_seconds=epoch_refresh_seconds,
         )
         self._call = self.connection.call
@@ -229,35 +228,46 @@ class ObjectCache:
     # Writes: called after MongoDB acknowledged the write.
 
     async def task_written(self, owner_id: Owner, task_id: PydanticObjectId, value: bytes) -> None:
-        """The task's new versioned value (or tombstone), and a new generation for its owner."""
+        """The task's new versioned value (or tombstone), and a new generation for its owner,
+        confirmed by a replica where there is one."""
+        route = _NAMES.generation(owner_id)
 
-        async def write(redis: Redis, keys: CacheKeys) -> bool:
+        async def write(redis: RedisClient, keys: CacheKeys) -> bool:
             ttl_ms = TTL_SECONDS[CacheKind.TASK] * 1000
-            await self.connection.write(
-                keys=[keys.task(owner_id, task_id), keys.generation(owner_id)],
-                args=[value, ttl_ms, _new_generation(), GENERATION_TTL_SECONDS * 1000],
-                client=redis,
-            )
-            return True
+            waited = False
 
-        if await self._call(write) is None:
-            self.connection.invalidation_delayed()
+            def build(pipe: Any) -> None:
+                nonlocal waited
+                cache_scripts.WRITE_SCRIPT.queue(
+                    pipe,
+                    keys=[keys.task(owner_id, task_id), keys.generation(owner_id)],
+                    args=[keys.stamp(value), ttl_ms, new_generation(), GENERATION_TTL_MS],
+                )
+                waited = self.connection.confirm_replicated(pipe, route)
+
+            replies = await self.connection.pipeline(redis, build)
+            return not waited or int(replies[-1]) >= 1
+
+        confirmed = await self._call([route], write, invalidation=True)
+        if not confirmed:
+            if confirmed is False:
+                self.metrics.cache_invalidations_unreplicated.inc()
+            self.connection.owe_invalidation(owner_id, task_id)
 
     async def task_changing(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
         """Before MongoDB is asked to change a task: its entry and the owner's lists retired,
         so that a process dying between the write and `task_written` leaves no stale entry."""
 
-        async def retire(redis: Redis, keys: CacheKeys) -> bool:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.delete(keys.task(owner_id, task_id))
-                pipe.set(
-                    keys.generation(owner_id), _new_generation(), px=GENERATION_TTL_SECONDS * 1000
-                )
-                await pipe.execute()
+        async def retire(redis: RedisClient, keys: CacheKeys) -> bool:
+            def build(pipe: Any) -> None:
+                pipe.execute_command("DEL", keys.task(owner_id, task_id))
+                pipe.set(keys.generation(owner_id), new_generation(), px=GENERATION_TTL_MS)
+
+            await self.connection.pipeline(redis, build)
             return True
 
-        # Unreachable Redis: `task_written` after the write counts the delayed invalidation.
-        await self._call(retire)
+        # Unreachable Redis: `task_written` after the write owes the invalidation.
+        await self._call([_NAMES.generation(owner_id)], retire, invalidation=True)
 
     async def task_deleted(self, owner_id: Owner, task_id: PydanticObjectId) -> None:
         await self.task_written(owner_id, task_id, tombstone())
@@ -273,18 +283,20 @@ class ObjectCache:
         if not by_owner:
             return {}
 
-        async def read(redis: Redis, keys: CacheKeys) -> dict[K, bytes | None]:
-            # One MGET per hash tag (one Cluster slot each), all in one round trip.
-            async with redis.pipeline(transaction=False) as pipe:
+        async def read(redis: RedisClient, keys: CacheKeys) -> dict[K, bytes | None]:
+            # One MGET per hash tag (one Cluster slot each), all in one round trip; raw, as a
+            # cluster pipeline refuses its multi-key `mget()` even within one slot.
+            def build(pipe: Any) -> None:
                 for owned in by_owner.values():
-                    pipe.mget([key_of(keys, item) for item in owned])
-                replies: list[list[bytes | None]] = await pipe.execute()
+                    pipe.execute_command("MGET", *(key_of(keys, item) for item in owned))
+
+            replies: list[list[bytes | None]] = await self.connection.pipeline(redis, build)
             cached: dict[K, bytes | None] = {}
             for owned, values in zip(by_owner.values(), replies, strict=True):
-                cached.update(zip(owned, values, strict=True))
+                cached.update(zip(owned, _unstamped(keys, values), strict=True))
             return cached
 
-        return await self._call(read)
+        return await self._call(_routes(by_owner, _NAMES.user), read)
 
     async def _mget_with_generations(
         self,
@@ -296,27 +308,28 @@ class ObjectCache:
         by_owner = _group(items, owner_of)
 
         async def read(
-            redis: Redis, keys: CacheKeys
+            redis: RedisClient, keys: CacheKeys
         ) -> tuple[dict[Owner, bytes], dict[K, bytes | None]]:
             # One script per owner (one slot each), all in one round trip.
-            async with redis.pipeline(transaction=False) as pipe:
+            def build(pipe: Any) -> None:
                 for owner, owned in by_owner.items():
-                    await self.connection.read(
+                    cache_scripts.READ_SCRIPT.queue(
+                        pipe,
                         keys=[keys.generation(owner), *(key_of(keys, item) for item in owned)],
-                        args=[_new_generation(), GENERATION_TTL_SECONDS * 1000],
-                        client=pipe,
+                        args=[new_generation(), GENERATION_TTL_MS],
                     )
-                replies: list[list[bytes | None]] = await pipe.execute()
+
+            replies: list[list[bytes | None]] = await self.connection.pipeline(redis, build)
             generations: dict[Owner, bytes] = {}
             cached: dict[K, bytes | None] = {}
             for (owner, owned), (generation, *values) in zip(
                 by_owner.items(), replies, strict=True
             ):
                 generations[owner] = generation or NO_GENERATION
-                cached.update(zip(owned, values, strict=True))
+                cached.update(zip(owned, _unstamped(keys, values), strict=True))
             return generations, cached
 
-        return await self._call(read)
+        return await self._call(_routes(by_owner, _NAMES.generation), read)
 
     async def _set_all(
         self, kind: CacheKind, values: dict[K, bytes], key_of: Callable[[CacheKeys, K], str]
@@ -324,13 +337,15 @@ class ObjectCache:
         if not values:
             return
 
-        async def fill(redis: Redis, keys: CacheKeys) -> None:
-            async with redis.pipeline(transaction=False) as pipe:
+        async def fill(redis: RedisClient, keys: CacheKeys) -> None:
+            # Not NX: an entry of an older epoch is replaced (these values never change).
+            def build(pipe: Any) -> None:
                 for item, value in values.items():
-                    pipe.set(key_of(keys, item), value, px=TTL_SECONDS[kind] * 1000, nx=True)
-                await pipe.execute()
+                    pipe.set(key_of(keys, item), keys.stamp(value), px=TTL_SECONDS[kind] * 1000)
 
-        await self._call(fill)
+            await self.connection.pipeline(redis, build)
+
+        await self._call([_NAMES.user(_own_tag(item)) for item in values], fill)
 
     async def _fill_owned(
         self,
@@ -348,24 +363,25 @@ class ObjectCache:
             return
         by_owner = _group(list(values), owner_of)
 
-        async def fill(redis: Redis, keys: CacheKeys) -> None:
-            async with redis.pipeline(transaction=False) as pipe:
+        async def fill(redis: RedisClient, keys: CacheKeys) -> None:
+            def build(pipe: Any) -> None:
                 for owner, owned in by_owner.items():
-                    await self.connection.fill(
+                    cache_scripts.FILL_SCRIPT.queue(
+                        pipe,
                         keys=[keys.generation(owner), *(key_of(keys, item) for item in owned)],
                         args=[
                             generations.get(owner, NO_GENERATION),
                             ttl * 1000,
-                            _new_generation(),
-                            GENERATION_TTL_SECONDS * 1000,
+                            new_generation(),
+                            GENERATION_TTL_MS,
                             "1" if only_over_older else "0",
-                            *(values[item] for item in owned),
+                            *(keys.stamp(values[item]) for item in owned),
                         ],
-                        client=pipe,
                     )
-                await pipe.execute()
 
-        await self._call(fill)
+            await self.connection.pipeline(redis, build)
+
+        await self._call(_routes(by_owner, _NAMES.generation), fill)
 
     def _count(self, kind: CacheKind, *, hits: int, misses: int, failed: bool) -> None:
         requests = self.metrics.cache_requests
@@ -380,8 +396,17 @@ class ObjectCache:
             requests.labels(kind=kind.value, result="miss").inc(misses)
 
 
-def _new_generation() -> bytes:
-    return os.urandom(8).hex().encode()
+# Key names for routing a call to its nodes (names do not depend on the epoch).
+_NAMES = CacheKeys(0)
+GENERATION_TTL_MS = GENERATION_TTL_SECONDS * 1000
+
+
+def _routes(by_owner: dict[Owner, list[T]], name: Callable[[Owner], str]) -> list[str]:
+    return [name(owner) for owner in by_owner]
+
+
+def _unstamped(keys: CacheKeys, values: list[bytes | None]) -> list[bytes | None]:
+    return [None if value is None else keys.unstamp(value) for value in values]
 
 
 def _owner_of_ref(ref: tuple[Owner, object]) -> Owner:

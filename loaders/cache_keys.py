@@ -1,9 +1,14 @@
 """Redis keys and values of the object cache.
 
 Every key starts with the cache's schema version (a deploy that changes a cached shape reads
-none of the old entries) and the cluster-wide epoch (bumped to retire everything at once), and
-carries its owner as a `{hash tag}`: all keys of one owner share a Redis Cluster slot, so one
-MGET or script covers them.
+none of the old entries) and carries its owner as a `{hash tag}`: all keys of one owner share
+a Redis Cluster slot, so one MGET or script covers them.
+
+Every value starts with the cluster-wide epoch it was written under (fixed width), and a
+reader takes only values of its own epoch: bumping the epoch retires everything at once.
+The epoch is in the value, not in the key, so that instances briefly on different epochs
+(each bumps it after an outage, and reads it every second) still share one task key and one
+generation per owner: a write on any of them retires what every one of them cached.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from enum import StrEnum
 from beanie import PydanticObjectId
 
 # Bump whenever the shape of a cached value changes.
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2
 PREFIX = f"tq:c{CACHE_SCHEMA_VERSION}"
 EPOCH_KEY = f"{PREFIX}:epoch"
 
-# A task value starts with its version, fixed width, so a script compares versions cheaply.
+# Every value starts with its epoch; a task's body then with its version, both fixed width,
+# so a script compares versions cheaply (characters 13-24 of a task value).
+EPOCH_WIDTH = 12
 VERSION_WIDTH = 12
 DELETED_VERSION = 10**VERSION_WIDTH - 1
 # A list value starts with the owner's generation it was computed under.
@@ -47,8 +54,22 @@ GENERATION_TTL_SECONDS = 60 * 60
 
 
 class CacheKeys:
+    """Key names, and the value stamp of one epoch."""
+
+    base = PREFIX
+
     def __init__(self, epoch: int) -> None:
-        self.base = f"{PREFIX}:e{epoch}"
+        self.epoch = epoch
+        self._stamp = b"%0*d" % (EPOCH_WIDTH, epoch)
+
+    def stamp(self, body: bytes) -> bytes:
+        return self._stamp + body
+
+    def unstamp(self, value: bytes) -> bytes | None:
+        """The body of a value written under this epoch, else None (retired)."""
+        if value[:EPOCH_WIDTH] != self._stamp:
+            return None
+        return value[EPOCH_WIDTH:]
 
     def user(self, user_id: PydanticObjectId) -> str:
         return f"{self.base}:{{{user_id}}}:user"

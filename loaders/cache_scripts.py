@@ -1,10 +1,16 @@
-"""The object cache's Lua scripts: each touches the keys of one owner (one Cluster slot)."""
+"""The object cache's Lua scripts: each touches the keys of one owner (one Cluster slot).
+
+A task value is its epoch (12 digits), its version (12 digits), `|`, the task: versions are
+characters 13 to 24."""
+
+from storage.redis_scripts import LuaScript
 
 # After a write: the task's new version (or tombstone) over any older one, and a new
 # generation for its owner, retiring every list and count computed before the write.
 WRITE = """
 local current = redis.call('GET', KEYS[1])
-if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(ARGV[1], 1, 12)) then
+local newer = tonumber(string.sub(ARGV[1], 13, 24))
+if (not current) or tonumber(string.sub(current, 13, 24)) < newer then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
@@ -28,7 +34,7 @@ return reply
 # MongoDB was: any write since (or the generation's loss: eviction, flush, restart) refuses
 # the fill; a lost generation is replaced by a new one.
 # KEYS: generation, entries. ARGV: generation read, TTL ms, new generation, its TTL ms,
-# versioned (1: only over an older version), values.
+# versioned (1: only over an older version, or the same version under another epoch), values.
 FILL = """
 local generation = redis.call('GET', KEYS[1])
 if not generation then
@@ -41,9 +47,15 @@ end
 for i = 2, #KEYS do
   local new = ARGV[i + 4]
   local current = ARGV[5] == '1' and redis.call('GET', KEYS[i])
-  if (not current) or tonumber(string.sub(current, 1, 12)) < tonumber(string.sub(new, 1, 12)) then
+  local version = tonumber(string.sub(new, 13, 24))
+  if (not current) or tonumber(string.sub(current, 13, 24)) <= version then
     redis.call('SET', KEYS[i], new, 'PX', ARGV[2])
   end
 end
 return 1
 """
+
+WRITE_SCRIPT = LuaScript(WRITE)
+READ_SCRIPT = LuaScript(READ)
+FILL_SCRIPT = LuaScript(FILL)
+ALL = (WRITE_SCRIPT, READ_SCRIPT, FILL_SCRIPT)

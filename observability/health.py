@@ -36,9 +36,9 @@ class Readiness:
         }
 
 
-async def check_readiness(*, mongodb: Awaitable[bool], redis: Awaitable[bool]) -> Readiness:
-    mongo_ok, redis_ok = await asyncio.gather(mongodb, redis)
-    return Readiness(
-        mongodb="ok" if mongo_ok else "down",
-        redis="ok" if redis_ok else "down",
-    )
+async def check_readiness(
+    *, mongodb: Awaitable[bool], redis: Awaitable[DependencyState]
+) -> Readiness:
+    """`redis` is the Redis guard's view: degraded while some node is skipped."""
+    mongo_ok, redis_state = await asyncio.gather(mongodb, redis)
+    return Readiness(mongodb="ok" if mongo_ok else "down", redis=redis_state)

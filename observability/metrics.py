@@ -166,8 +166,34 @@ class TaskqlMetrics:
         )
         self.events_published = Counter(
             "taskql_events_published",
-            "Task events published, by type.",
+            "Task events appended to their user's log in MongoDB, by type.",
             ["type"],
+            registry=families,
+        )
+        self.events_announced = Counter(
+            "taskql_events_announced",
+            "Task events announced on Redis (the doorbell's PUBLISH): sent, or skipped because "
+            "its node is down or failed (the event is still delivered from the log).",
+            ["result"],
+            registry=families,
+        )
+        self.redis_errors = Counter(
+            "taskql_redis_errors",
+            "Failed Redis calls: node (unreachable, timed out, failing over: its breaker "
+            "opens) or command (the command itself was refused).",
+            ["kind"],
+            registry=families,
+        )
+        self.redis_nodes_down = Gauge(
+            "taskql_redis_nodes_down",
+            "Redis nodes this process is skipping until its background probe finds them back.",
+            registry=families,
+            multiprocess_mode="livesum",
+        )
+        self.cache_invalidations_unreplicated = Counter(
+            "taskql_cache_invalidations_unreplicated",
+            "Cache invalidations that no replica confirmed in time (WAIT): replayed when "
+            "the node recovers, like delayed ones.",
             registry=families,
         )
         self.ratelimit_throttled = Counter(
@@ -206,6 +232,13 @@ class TaskqlMetrics:
             self.events_published.labels(type=event_type)
         for tier in TIERS:
             self.ratelimit_throttled.labels(tier=tier)
+        self._create_redis_series()
+
+    def _create_redis_series(self) -> None:
+        for result in ("sent", "skipped"):
+            self.events_announced.labels(result=result)
+        for kind in ("node", "command"):
+            self.redis_errors.labels(kind=kind)
 
     def observe_operation(self, *, operation_type: str, outcome: str, seconds: float) -> None:
         self.graphql_requests.labels(operation_type=operation_type, outcome=outcome).inc()

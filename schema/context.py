@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import strawberry
 from beanie import PydanticObjectId
-from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 
@@ -19,6 +18,7 @@ from loaders.cache import ObjectCache
 from observability.metrics import TaskqlMetrics
 from schema.errors import unauthenticated
 from settings import Settings
+from storage.redis_guard import RedisGuard
 
 
 @dataclass
@@ -27,7 +27,8 @@ class Context:
     # Headers for the HTTP response (shared by the operations of a batch); None on websockets.
     response_headers: MutableHeaders | None
     settings: Settings
-    redis: Redis
+    # The Redis client behind its guard (one breaker per node, shared by every subsystem).
+    redis: RedisGuard
     cache: ObjectCache
     loaders: Loaders
     viewer_id: PydanticObjectId | None

@@ -161,7 +161,7 @@ async def _seed(
 
 async def _retire_cache(redis_url: str) -> None:
     """Seeding bypasses the servers' write-through, so nothing they cached may outlive it."""
-    redis = create_redis_client(redis_url)
+    redis = create_redis_client(redis_url, timeout=2.0)  # off the request path
     try:
         await retire_every_entry(redis)
     except (RedisError, OSError) as error:

@@ -65,7 +65,7 @@ def create_context(
         request=connection,
         response_headers=response_headers,
         settings=settings,
-        redis=state.redis,
+        redis=state.redis_guard,
         cache=state.cache,
         loaders=create_loaders(state.cache),
         viewer_id=viewer.id,

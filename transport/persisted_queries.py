@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
-from storage.breaker import CircuitBreaker
+from storage.redis import RedisClient
+from storage.redis_guard import UNAVAILABLE, RedisGuard
 from transport.payload import OperationRequest
 
 log = logging.getLogger("taskql.persisted_queries")
@@ -72,14 +72,14 @@ def load_manifest(path: Path) -> dict[str, str]:
 class PersistedQueries:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient | None,
         *,
         trusted: Mapping[str, str] | None = None,
-        breaker: CircuitBreaker | None = None,
+        guard: RedisGuard | None = None,
     ) -> None:
         self.redis = redis
         self.trusted = trusted
-        self.breaker = breaker or CircuitBreaker()
+        self.guard = guard if guard is not None else RedisGuard(redis) if redis else None
         self._local: OrderedDict[str, str] = OrderedDict()
 
     async def resolve(self, operation: OperationRequest) -> Resolved:
@@ -111,15 +111,11 @@ class PersistedQueries:
     async def register(self, digest: str, query: str) -> None:
         """Keeps a document that ran; a Redis failure only costs a client one resend."""
         self._remember(digest, query)
-        if not self.breaker.allows():
+        redis, guard, key = self.redis, self.guard, KEY_PREFIX + digest
+        if redis is None or guard is None:
             return
-        try:
-            await self.redis.set(KEY_PREFIX + digest, query, ex=TTL_SECONDS)
-        except Exception:  # noqa: BLE001 -- any Redis failure: kept in this process only
-            self.breaker.failed()
-            log.warning("persisted query not shared: Redis unreachable")
-        else:
-            self.breaker.succeeded()
+        if await guard.run([key], lambda: redis.set(key, query, ex=TTL_SECONDS)) is UNAVAILABLE:
+            log.info("persisted query kept in this process only: Redis unavailable")
 
     def _trusted(self, operation: OperationRequest, digest: str | None) -> Resolved:
         assert self.trusted is not None
@@ -138,15 +134,12 @@ class PersistedQueries:
         if query is not None:
             self._local.move_to_end(digest)
             return query
-        if not self.breaker.allows():
+        redis, guard, key = self.redis, self.guard, KEY_PREFIX + digest
+        if redis is None or guard is None:
             return None
-        try:
-            stored = await self.redis.get(KEY_PREFIX + digest)
-        except Exception:  # noqa: BLE001 -- unknown for now: the client resends the document
-            self.breaker.failed()
-            return None
-        self.breaker.succeeded()
-        if stored is None:
+        # Unknown for now when Redis is away: the client resends the document.
+        stored = await guard.run([key], lambda: redis.get(key))
+        if stored is None or stored is UNAVAILABLE:
             return None
         query = stored.decode() if isinstance(stored, bytes) else str(stored)
         self._remember(digest, query)

@@ -11,6 +11,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.e2e.api import Api
+from tests.e2e.redis_cluster import redis_cluster  # noqa: F401 -- a fixture for every e2e test
 from tests.e2e.server_process import ServerProcess
 
 UNLIMITED_TIER = {"capacity": 1e12, "restore_rate": 1e12, "max_query": 1e12}

@@ -13,13 +13,15 @@ from tests.e2e.server_process import PROJECT_ROOT
 
 
 @contextmanager
-def running_services(runtime_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
+def running_services(
+    runtime_dir: Path, *arguments: str
+) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
     """The process and the MONGODB_URL and REDIS_URL it printed; its stores die with it."""
     env = {**os.environ, "TMPDIR": str(runtime_dir)}
     env.pop("MONGODB_URL", None)
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "server.py", "services"],
+        [sys.executable, "server.py", "services", *arguments],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

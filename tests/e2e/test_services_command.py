@@ -14,6 +14,8 @@ import pytest
 import redis
 from pymongo import MongoClient
 
+from tests.e2e.redis_cluster import cluster_client
+from tests.e2e.server_process import PROJECT_ROOT
 from tests.e2e.services_process import running_services
 
 # A second process that writes to both stores, then reads what the first process wrote.
@@ -105,3 +107,42 @@ def test_sigterm_stops_every_embedded_store(
     assert process.wait(timeout=15) == 0
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
+
+
+def test_redis_cluster_option_serves_a_cluster_and_sigterm_stops_it(tmp_path: Path) -> None:
+    with running_services(tmp_path, "--redis-cluster") as (process, urls):
+        assert urls["MONGODB_URL"].startswith("mongodb://127.0.0.1:")
+        assert urls["REDIS_URL"].startswith("redis+cluster://127.0.0.1:")
+        assert len(urls["REDIS_URL"].split(",")) == 3
+        with cluster_client(urls["REDIS_URL"]) as client:
+            keys = [f"services-cluster:{index}" for index in range(30)]
+            for key in keys:
+                client.set(key, key)
+            assert client.mget_nonatomic(keys) == keys
+            assert len({client.get_node_from_key(key).port for key in keys}) == 3
+            assert len(client.get_primaries()) == 3
+            assert len(client.get_replicas()) == 3
+        children = psutil.Process(process.pid).children(recursive=True)
+        redis_servers = [child for child in children if "redis-server" in child.name()]
+        assert len(redis_servers) == 6
+        process.terminate()
+        assert process.wait(timeout=15) == 0
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+
+
+def test_redis_cluster_option_refuses_a_configured_redis_url() -> None:
+    done = subprocess.run(
+        [sys.executable, "server.py", "services", "--redis-cluster"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "server.py services --redis-cluster starts its own Redis Cluster: unset REDIS_URL"
+    ]

@@ -24,6 +24,7 @@ from schema.context import Context
 from schema.root import create_schema
 from settings import Settings
 from storage.redis import create_redis_client
+from storage.redis_guard import RedisGuard
 
 UNLIMITED = 1e12
 UNLIMITED_ANONYMOUS = {
@@ -50,11 +51,12 @@ class SchemaClient:
         self.schema = schema
         self.settings = settings
         self.redis = redis
+        self.guard = RedisGuard(redis)  # shared by every subsystem, as in the server
         self.login_fallback = LocalCounters()
         self.metrics = TaskqlMetrics()
-        self.cache = ObjectCache(redis, metrics=self.metrics)
-        self.budget = Budget(redis, local=LocalBuckets())
-        self.events = EventBus(redis, metrics=self.metrics)
+        self.cache = ObjectCache(redis, metrics=self.metrics, guard=self.guard)
+        self.budget = Budget(redis, local=LocalBuckets(), guard=self.guard)
+        self.events = EventBus(redis, metrics=self.metrics, guard=self.guard)
 
     @classmethod
     def open(
@@ -98,7 +100,7 @@ class SchemaClient:
             request=Request(scope),
             response_headers=MutableHeaders(),
             settings=self.settings,
-            redis=self.redis,
+            redis=self.guard,
             cache=self.cache,
             loaders=create_loaders(self.cache),
             viewer_id=viewer_id,
@@ -126,4 +128,5 @@ class SchemaClient:
         return Executed(result=result, context=context)
 
     async def close(self) -> None:
+        await self.guard.close()
         await self.redis.aclose()

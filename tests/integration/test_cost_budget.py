@@ -23,8 +23,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from cost.budget import Budget, LocalBuckets, bucket_key
 from cost.gcra import BucketState
 from cost.tiers import Caller, Tier
-from storage.breaker import CircuitBreaker
 from storage.redis import create_redis_client
+from storage.redis_guard import RedisGuard
 
 # Bounds on Redis-computed floats: `available` is sent with 6 decimals, times in whole µs.
 EPS = 1e-5
@@ -305,11 +305,12 @@ async def test_the_bucket_is_kept_in_redis_time_and_shared_by_instances(
 
 
 def budget_on_a_clock(client: Redis, clock: Clock, local_decisions: list[None]) -> Budget:
-    """A budget whose local bucket and breaker read `clock`; each local decision is noted."""
+    """A budget whose local bucket reads `clock`, whose guard is probed by hand only; each
+    local decision is noted."""
     return Budget(
         client,
         local=LocalBuckets(clock=clock),
-        breaker=CircuitBreaker(cool_down=2.0, clock=clock),
+        guard=RedisGuard(client, probe_interval=3600, first_probe_at_once=False),
         on_local=lambda: local_decisions.append(None),
     )
 
@@ -355,10 +356,12 @@ async def test_unreachable_redis_falls_back_to_a_local_bucket_that_still_limits(
         )
         assert len(local_decisions) == 5
     finally:
+        assert budget.guard is not None
+        await budget.guard.close()
         await client.aclose()
 
 
-async def test_the_breaker_keeps_redis_untried_for_its_cool_down() -> None:
+async def test_a_failed_redis_is_never_tried_again_on_a_request() -> None:
     connections = 0
 
     async def accept_and_hang_up(
@@ -374,6 +377,7 @@ async def test_the_breaker_keeps_redis_untried_for_its_cool_down() -> None:
     clock = Clock()
     local_decisions: list[None] = []
     budget = budget_on_a_clock(client, clock, local_decisions)
+    assert budget.guard is not None
     caller = Caller(
         tier=Tier(name="user", capacity=1000, restore_rate=50, max_query=1000),
         key=f"user:{uuid.uuid4().hex}",
@@ -382,39 +386,37 @@ async def test_the_breaker_keeps_redis_untried_for_its_cool_down() -> None:
         assert (await budget.charge(caller, 1)).allowed
         assert connections == 1
         for _ in range(20):
-            clock.now += 0.09
+            clock.now += 0.5
             assert (await budget.charge(caller, 1)).allowed
-        assert connections == 1  # 1.8 s into a 2 s cool-down: not one more attempt
-
-        clock.now += 0.2
-        # Concurrent requests once the cool-down is over: one probes, the rest stay local.
         states = await asyncio.gather(*(budget.charge(caller, 1) for _ in range(10)))
         assert all(state.allowed for state in states)
-        assert connections == 2
-        clock.now += 1.9
+        assert connections == 1  # requests never probe: the guard's background probe does
+        assert await budget.guard.probe_once() == ()
+        assert connections == 2  # the probe's one attempt, and Redis is still away
         assert (await budget.charge(caller, 1)).allowed
         assert connections == 2
         assert len(local_decisions) == 32
     finally:
+        await budget.guard.close()
         await client.aclose()
         server.close()
         await server.wait_closed()
 
 
-async def test_redis_decides_again_once_the_cool_down_is_over(
+async def test_redis_decides_again_once_the_probe_finds_it_back(
     redis: Redis, new_caller: MakeCaller
 ) -> None:
     caller = new_caller(capacity=20, restore_rate=10)
     clock = Clock()
-    breaker = CircuitBreaker(cool_down=2.0, clock=clock)
+    guard = RedisGuard(redis, probe_interval=3600, first_probe_at_once=False)
     local_decisions: list[None] = []
     budget = Budget(
         redis,
         local=LocalBuckets(clock=clock),
-        breaker=breaker,
+        guard=guard,
         on_local=lambda: local_decisions.append(None),
     )
-    breaker.failed()  # an outage was just seen
+    guard.failed([bucket_key(caller)], ConnectionError("gone"))  # an outage was just seen
 
     approx_state(
         await budget.charge(caller, 5), allowed=True, available=15, retry_after=0, full_after=0.5
@@ -422,12 +424,13 @@ async def test_redis_decides_again_once_the_cool_down_is_over(
     assert len(local_decisions) == 1
     assert await redis.exists(bucket_key(caller)) == 0
 
-    clock.now += 2.0
+    assert await guard.probe_once()
     # Redis's bucket is untouched by the local spending: 15 left of a fresh 20.
     assert await budget.charge(caller, 5) == BucketState(True, 15.0, 0.0, 0.5)
     assert len(local_decisions) == 1
     assert not budget.degraded
     assert await redis.exists(bucket_key(caller)) == 1
+    await guard.close()
 
 
 async def test_a_bucket_left_under_a_slower_tier_reads_as_empty_not_as_debt(

@@ -43,13 +43,13 @@ def client(schema: SpySchema) -> httpx.AsyncClient:
     metrics = TaskqlMetrics()
     app.state.taskql = SimpleNamespace(
         settings=Settings(),
-        redis=None,
+        redis_guard=None,
         login_fallback=LocalCounters(),
         metrics=metrics,
         cache=ObjectCache(None, metrics=metrics),
         budget=Budget(None, local=LocalBuckets()),
         events=None,
-        persisted=PersistedQueries(None),  # type: ignore[arg-type]  # no query is persisted here
+        persisted=PersistedQueries(None),  # no query is persisted here
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 

@@ -13,14 +13,15 @@ from redis.asyncio import Redis
 
 from loaders import codecs, create_loaders
 from loaders.cache import ObjectCache
-from loaders.cache_keys import EPOCH_KEY, CacheKind
+from loaders.cache_connection import retire_every_entry
+from loaders.cache_keys import EPOCH_KEY, CacheKeys, CacheKind
 from loaders.task import load_task_counts, load_tasks, write_through_task
 from models.task import TaskDocument, TaskRef, find_tasks
 from models.task_reads import StatusCounts, count_by_status
 from models.task_writes import NewTask, delete_task, insert_task, update_task
 from observability.metrics import TaskqlMetrics
-from storage.breaker import CircuitBreaker
 from storage.redis import create_redis_client
+from storage.redis_guard import RedisGuard
 
 pytestmark = pytest.mark.usefixtures("models_db")
 
@@ -203,7 +204,8 @@ async def test_redis_down_reads_and_writes_still_work_and_skip_redis_quickly(
     metrics: TaskqlMetrics,
 ) -> None:
     dead = create_redis_client(UNREACHABLE)
-    cache = ObjectCache(dead, metrics=metrics, breaker=CircuitBreaker(cool_down=60))
+    guard = RedisGuard(dead, probe_interval=3600, first_probe_at_once=False)
+    cache = ObjectCache(dead, metrics=metrics, guard=guard)
     task = await new_task(PydanticObjectId())
     loaded = await load_tasks([ref(task)], cache=cache)
     assert loaded[0] is not None
@@ -213,35 +215,63 @@ async def test_redis_down_reads_and_writes_still_work_and_skip_redis_quickly(
     assert again[0] is not None
     assert again[0].title == "during outage"
     assert counted(metrics, "task", "error") == 2
+    await guard.close()
     await dead.aclose()
 
 
-async def test_an_instance_that_saw_an_outage_retires_every_entry_before_serving_again(
+async def test_an_instance_back_from_an_outage_replays_what_it_owes_before_serving_again(
     redis: Redis, metrics: TaskqlMetrics
 ) -> None:
     """Instance A fills the cache; A loses Redis (Redis keeps its data) and a write through A
-    cannot invalidate; when A reaches Redis again it bumps the epoch before serving, and
-    instance B, which never lost Redis, follows within its epoch refresh."""
+    cannot invalidate; when A's probe finds Redis back, A bumps the epoch and replays the
+    invalidation before serving from it, so instance B, which never lost Redis and does not
+    re-read the epoch, is not served the stale entry either."""
     task = await new_task(PydanticObjectId())
-    a = ObjectCache(redis, metrics=metrics, breaker=CircuitBreaker(cool_down=0))
-    b = ObjectCache(redis, metrics=metrics, epoch_refresh_seconds=0)
+    guard = RedisGuard(redis, probe_interval=3600, first_probe_at_once=False)
+    a = ObjectCache(redis, metrics=metrics, guard=guard)
+    b = ObjectCache(redis, metrics=metrics, epoch_refresh_seconds=3600)
     assert (await load_tasks([ref(task)], cache=a))[0] is not None
     assert (await load_tasks([ref(task)], cache=b))[0] is not None
+    epoch = int(await redis.get(EPOCH_KEY) or 0)
 
-    dead = create_redis_client(UNREACHABLE)
-    a.connection.redis = dead
+    guard.failed([CacheKeys(0).generation(task.owner_id)], ConnectionError("cut off"))
     await write_through_task(a, await change(task, title="written while A was cut off"))
-    assert a.degraded or a.connection.breaker.saw_outage
-    a.connection.redis = redis
+    assert a.degraded
+    assert await guard.probe_once()  # runs the recovery hook before A uses Redis again
 
     for cache in (a, b):
         loaded = await load_tasks([ref(task)], cache=cache)
         assert loaded[0] is not None
         assert loaded[0].title == "written while A was cut off"
-    delayed = metrics.invalidations_delayed._value.get()
-    assert delayed == 1
-    assert int(await redis.get(EPOCH_KEY) or 0) >= 1
-    await dead.aclose()
+    assert metrics.invalidations_delayed._value.get() == 1
+    assert int(await redis.get(EPOCH_KEY) or 0) == epoch + 1
+    await guard.close()
+
+
+async def test_instances_on_different_epochs_still_retire_each_others_counts(
+    redis: Redis, metrics: TaskqlMetrics
+) -> None:
+    """The race after a freeze: both instances bump the epoch on recovery, and for up to an
+    epoch refresh they read under different epochs. A write on the one still on the older
+    epoch must retire what the other cached (with the epoch in the key it retired only its
+    own epoch's entries, and the other's count stayed wrong for its whole TTL)."""
+    owner = PydanticObjectId()
+    await new_task(owner)
+    a = ObjectCache(redis, metrics=metrics, epoch_refresh_seconds=3600)
+    b = ObjectCache(redis, metrics=metrics, epoch_refresh_seconds=3600)
+    assert (await load_task_counts([owner], cache=a))[0] == StatusCounts(1, 0, 0)
+    await retire_every_entry(redis)  # B's recovery bump, unseen by A for now
+    b.connection._keys = None  # B reads the new epoch at its next call
+    assert (await load_task_counts([owner], cache=b))[0] == StatusCounts(1, 0, 0)
+    assert a.connection._keys is not None
+    assert b.connection._keys is not None
+    assert a.connection._keys.epoch + 1 == b.connection._keys.epoch
+
+    created = await new_task(owner, title="a second one")
+    await write_through_task(a, created)  # written through A, on the older epoch
+
+    for cache in (a, b):
+        assert (await load_task_counts([owner], cache=cache))[0] == StatusCounts(2, 0, 0)
 
 
 async def test_disabled_cache_reads_the_database_every_time(metrics: TaskqlMetrics) -> None:

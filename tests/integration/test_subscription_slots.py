@@ -15,8 +15,8 @@ from beanie import PydanticObjectId
 from redis.asyncio import Redis
 
 from events.slots import SubscriptionSlots, slots_key
-from storage.breaker import CircuitBreaker
 from storage.redis import create_redis_client
+from storage.redis_guard import RedisGuard
 
 
 def slot() -> str:
@@ -132,7 +132,7 @@ async def test_redis_unreachable_counts_locally_per_instance() -> None:
         assert await asyncio.wait_for(first.acquire(owner, a, limit=2), 10)
         assert await first.acquire(owner, b, limit=2)
         assert not await first.acquire(owner, slot(), limit=2)
-        assert first.breaker.is_open  # Redis was tried once, then skipped
+        assert first.guard.degraded  # Redis was tried once, then skipped
 
         await first.release(owner, a)
         assert await first.acquire(owner, slot(), limit=2)
@@ -147,22 +147,16 @@ async def test_redis_unreachable_counts_locally_per_instance() -> None:
         await client.aclose()
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_slots_granted_during_an_outage_still_count_once_redis_is_back(
     redis: Redis, owner: PydanticObjectId
 ) -> None:
-    clock = ManualClock()
-    breaker = CircuitBreaker(cool_down=2.0, clock=clock)
-    slots = SubscriptionSlots(redis, breaker=breaker)
-    breaker.failed()  # Redis is being skipped: the instance counts its own slots
+    guard = RedisGuard(
+        redis, probe_interval=3600, first_probe_at_once=False
+    )  # probed by hand below
+    slots = SubscriptionSlots(redis, guard=guard)
+    guard.failed([slots_key(owner)], ConnectionError("gone"))  # skipped: counted here
     assert await slots.acquire(owner, slot(), limit=1)
 
-    clock.now += 10  # the cool-down is over: Redis is asked again, and answers
+    assert await guard.probe_once()  # Redis is found back: asked again, and it answers
     assert not await slots.acquire(owner, slot(), limit=1)
+    await guard.close()

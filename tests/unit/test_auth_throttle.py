@@ -20,6 +20,7 @@ from auth.throttle import (
     email_key,
 )
 from storage.ports import free_loopback_port
+from storage.redis_guard import RedisGuard
 
 
 class FakeClock:
@@ -70,14 +71,16 @@ def test_local_counters_release_and_reset() -> None:
 
 
 @pytest.fixture
-async def unreachable_redis() -> AsyncIterator[Redis]:
+async def unreachable_redis() -> AsyncIterator[RedisGuard]:
     client = Redis(host="127.0.0.1", port=free_loopback_port(), socket_connect_timeout=0.5)
-    yield client
+    guard = RedisGuard(client, probe_interval=3600, first_probe_at_once=False)
+    yield guard
+    await guard.close()
     await client.aclose()
 
 
 async def test_without_redis_the_process_counts_failures_per_email(
-    unreachable_redis: Redis, caplog: pytest.LogCaptureFixture
+    unreachable_redis: RedisGuard, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = FakeClock()
     fallback = LocalCounters(clock=clock)
@@ -98,7 +101,7 @@ async def test_without_redis_the_process_counts_failures_per_email(
 
 
 async def test_without_redis_the_process_counts_failures_per_address(
-    unreachable_redis: Redis,
+    unreachable_redis: RedisGuard,
 ) -> None:
     throttle = LoginThrottle(unreachable_redis, fallback=LocalCounters(clock=FakeClock()))
     for index in range(ADDRESS_LIMIT):
@@ -110,7 +113,9 @@ async def test_without_redis_the_process_counts_failures_per_address(
     assert other.email_key == email_key("fresh@example.com")
 
 
-async def test_success_forgives_the_email_but_not_the_address(unreachable_redis: Redis) -> None:
+async def test_success_forgives_the_email_but_not_the_address(
+    unreachable_redis: RedisGuard,
+) -> None:
     fallback = LocalCounters(clock=FakeClock())
     throttle = LoginThrottle(unreachable_redis, fallback=fallback, address_limit=6)
     for _ in range(EMAIL_LIMIT - 1):
@@ -124,7 +129,7 @@ async def test_success_forgives_the_email_but_not_the_address(unreachable_redis:
         await throttle.begin(email="ada@example.com", address="10.0.0.4")
 
 
-async def test_abandoned_attempt_is_no_failure(unreachable_redis: Redis) -> None:
+async def test_abandoned_attempt_is_no_failure(unreachable_redis: RedisGuard) -> None:
     throttle = LoginThrottle(unreachable_redis, fallback=LocalCounters(clock=FakeClock()))
     for _ in range(EMAIL_LIMIT * 2):
         await throttle.abandon(await throttle.begin(email="ada@example.com", address="10.0.0.5"))

@@ -30,7 +30,7 @@ async def test_check_readiness_runs_both_probes() -> None:
     async def yes() -> bool:
         return True
 
-    async def no() -> bool:
-        return False
+    async def degraded() -> DependencyState:
+        return "degraded"
 
-    assert await check_readiness(mongodb=yes(), redis=no()) == Readiness("ok", "down")
+    assert await check_readiness(mongodb=yes(), redis=degraded()) == Readiness("ok", "degraded")
