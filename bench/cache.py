@@ -63,10 +63,11 @@ from cache_report import (
 )
 from cache_users import CacheRetirer, User, check_answer, sign_in, write_one_task
 from cli import HelpFormatter, positive
-from loadgen import CLIENTS, Request, run_load
-from redis.asyncio import Redis
+from loadgen import CLIENTS, Request, answer_of, run_load
 from scrape import Samples, cache_lookups, db_commands, queries_ok, scrape
 from stack import Server, Stack, cpu_seconds
+
+from storage.redis import create_redis_client
 
 DATABASE = "taskql_bench_cache"
 WARM_MISS_TOLERANCE = 0.01
@@ -81,7 +82,7 @@ class Bench:
         self.arguments = arguments
         self.stack, self.on, self.off = stack, on, off
         self.http = httpx.AsyncClient(timeout=30.0)
-        self.redis = Redis.from_url(stack.redis_url)
+        self.redis = create_redis_client(stack.redis_url)
         self.retirer = CacheRetirer(self.redis)
         self.users: dict[str, User] = {}
         self.expected: dict[str, bytes] = {}
@@ -104,21 +105,21 @@ class Bench:
 
     async def prepare(self) -> None:
         """Signs every user in; checks and keeps each one's answer, cold, warm and cache off."""
-        await self.retirer.read_epoch()
         users = await sign_in(self.http, self.on.base_url, count=self.arguments.users)
         for user in users:
             await self.retirer.retire(user)
             cold = await self.answer(self.on, user.request)
             check_answer(cold, user, tasks_per_user=self.arguments.tasks_per_user)
             for server in (self.on, self.off):
-                if await self.answer(server, user.request) != cold:
+                if answer_of(await self.answer(server, user.request)) != answer_of(cold):
                     raise RuntimeError(f"user {user.number}: {server.name} answered otherwise")
             self.users[user.request.key] = user
             self.expected[user.request.key] = cold
 
     async def single_read(self, case: str, server: Server, user: User) -> SingleRead:
         before = await self.scrape(server)
-        if await self.answer(server, user.request) != self.expected[user.request.key]:
+        answer = await self.answer(server, user.request)
+        if answer_of(answer) != answer_of(self.expected[user.request.key]):
             raise RuntimeError(f"{case}: a different answer")
         after = await self.scrape(server)
         return SingleRead(case, db_commands(before, after), cache_lookups(before, after))
@@ -151,7 +152,6 @@ class Bench:
 
     async def run_scenario(self, name: str, *, round_number: int, seconds: float) -> ScenarioRun:
         server, before_each = self._scenario(name)
-        await self.retirer.read_epoch()
         processes = self.stack.processes(server)
         cpu_before = cpu_seconds(processes)
         before = await self.scrape(server)
@@ -230,6 +230,8 @@ async def _run(arguments: argparse.Namespace, stack: Stack, on: Server, off: Ser
         _progress("signing in, checking every user's answer on both servers...")
         reads, runs = await bench.measure()
         info = await bench.redis.info("server")
+        if isinstance(info, dict) and "redis_version" not in info:  # a cluster: one per node
+            info = next(iter(info.values()), {})
     finally:
         await bench.close()
     context = run_context(
@@ -244,6 +246,9 @@ async def _run(arguments: argparse.Namespace, stack: Stack, on: Server, off: Ser
         document = as_json(context=context, reads=reads, runs=runs)
         arguments.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 1 if problem_lines(runs) else 0
+
+
+UNLIMITED_TIERS = json.dumps({"user": {"capacity": 1e12, "restore_rate": 1e12, "max_query": 1e12}})
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -262,6 +267,12 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--client", choices=CLIENTS, default="raw", help="load generator's HTTP client"
+    )
+    parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="run on an embedded 3-master, 3-replica Redis Cluster (server.py services "
+        "--redis-cluster) instead of one redis-server",
     )
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure")
@@ -284,7 +295,7 @@ def main() -> None:
     status = 1
     try:
         _progress("starting `server.py services`...")
-        stack.start_services()
+        stack.start_services(redis_cluster=arguments.redis_cluster)
         _progress(f"seeding {arguments.users} users x {arguments.tasks_per_user} tasks...")
         stack.seed(
             database=DATABASE, users=arguments.users, tasks_per_user=arguments.tasks_per_user
@@ -293,6 +304,9 @@ def main() -> None:
             "JWT_SECRET": secrets.token_urlsafe(48),
             "JWT_ACCESS_TTL": str(24 * 3600),  # outlives any run: no token expires mid-round
             "MONGODB_DB": DATABASE,
+            # Budgets that never run low: each answer's cost extension (bytes compared
+            # exactly) then reports a full bucket every time.
+            "TASKQL_COST_TIERS": UNLIMITED_TIERS,
         }
         _progress("starting two servers (cache on, TASKQL_CACHE=0)...")
         on = stack.start_server("cache on", {**shared, "TASKQL_CACHE": "1"})

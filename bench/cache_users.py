@@ -15,17 +15,17 @@ from typing import Any
 import httpx
 import orjson
 from loadgen import Request
-from redis.asyncio import Redis
 from stack import ROOT
 
 sys.path.insert(0, str(ROOT))
 
 from beanie import PydanticObjectId
 
-from loaders.cache_keys import EPOCH_KEY, GENERATION_TTL_SECONDS, CacheKeys
+from loaders.cache_keys import GENERATION_TTL_SECONDS, CacheKeys
 from schema.node import decode_global_id
 from seed.command import DEMO_PASSWORD
 from seed.generate import demo_email
+from storage.redis import RedisClient as Redis
 
 PAGE_SIZE = 50
 QUERY = f"{{ tasks(first: {PAGE_SIZE}) {{ nodes {{ owner {{ name taskCounts {{ total }} }} }} }} }}"
@@ -123,20 +123,22 @@ class CacheRetirer:
         self.redis = redis
         self.keys = CacheKeys(0)
 
-    async def read_epoch(self) -> None:
-        """The keys carry the cluster-wide epoch (bumped only after a Redis outage)."""
-        raw = await self.redis.get(EPOCH_KEY)
-        self.keys = CacheKeys(int(raw) if raw is not None else 0)
-
     async def retire(self, user: User) -> None:
+        # Raw commands: a cluster pipeline routes them by key (both keys share the user's tag).
         async with self.redis.pipeline(transaction=False) as pipe:
             generation = os.urandom(8).hex().encode()
-            pipe.set(self.keys.generation(user.owner), generation, px=GENERATION_TTL_SECONDS * 1000)
-            pipe.delete(self.keys.user(user.owner))
+            pipe.execute_command(
+                "SET",
+                self.keys.generation(user.owner),
+                generation,
+                "PX",
+                GENERATION_TTL_SECONDS * 1000,
+            )
+            pipe.execute_command("DEL", self.keys.user(user.owner))
             await pipe.execute()
 
     async def touch(self, user: User) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self.keys.generation(user.owner))
-            pipe.exists(self.keys.user(user.owner))
+            pipe.execute_command("EXISTS", self.keys.generation(user.owner))
+            pipe.execute_command("EXISTS", self.keys.user(user.owner))
             await pipe.execute()

@@ -90,9 +90,11 @@ class Stack:
         self.children.append(child)
         return child
 
-    def start_services(self) -> None:
-        """`server.py services`: the stores of MONGODB_URL/REDIS_URL if set, else embedded."""
-        child = self._spawn("services", ["services"], dict(os.environ), stdout=subprocess.PIPE)
+    def start_services(self, *, redis_cluster: bool = False) -> None:
+        """`server.py services`: the stores of MONGODB_URL/REDIS_URL if set, else embedded
+        (with `redis_cluster`, a 3-master, 3-replica Redis Cluster)."""
+        arguments = ["services", "--redis-cluster"] if redis_cluster else ["services"]
+        child = self._spawn("services", arguments, dict(os.environ), stdout=subprocess.PIPE)
         stdout = child.process.stdout
         assert stdout is not None
         urls: dict[str, str] = {}
