@@ -102,7 +102,6 @@ class RedisGuard:
         # topology alone must not let a request read what the outage may have left stale).
         self._down_slots: dict[str, frozenset[int]] = {}
         self._skipped_slots: frozenset[int] = frozenset()
-        self._topology_read_at = float("-inf")
         self._answered_at: dict[str, float] = {}  # node -> when it last answered a call
         self._hooks: list[RecoveryHook] = []
         self._probe: asyncio.Task[None] | None = None
@@ -221,15 +220,16 @@ class RedisGuard:
             raise TimeoutError(f"no answer within {self.deadline * 1000:.0f} ms")
 
     async def _refreshed_topology(self) -> bool:
-        """For an invalidation whose node is down: whether a promoted replica now serves its
-        slots (the topology is read again at most once per probe interval, off the fast path:
-        only writes made during an outage pay it)."""
+        """For an invalidation whose node is down: reads the topology again (within one
+        deadline), in case a promoted replica now serves the slot. Only writes made during an
+        outage pay it, and they must: an instance that already recovered may be reading that
+        slot on the new master, and would serve what a skipped invalidation left stale."""
         cluster = self.cluster
-        if cluster is None or self.clock() - self._topology_read_at < self.probe_interval:
+        if cluster is None:
             return False
-        self._topology_read_at = self.clock()
         try:
-            await cluster.nodes_manager.initialize()
+            async with asyncio.timeout(self.deadline):
+                await cluster.nodes_manager.initialize()
         except (RedisError, RedisClusterException, OSError, TimeoutError):
             return False
         return True
