@@ -163,9 +163,8 @@ async def frozen_run(
             total(scrape(api.server), "taskql_ratelimit_local_decisions_total")
             for api in fleet.apis
         )
-        # Budgets still limit, per process while their node is away (on a cluster the
-        # user's bucket may live on a master that is not frozen: then it stays shared).
-        assert (local_after > local_before) == budget_frozen
+        if budget_frozen:  # (on a cluster the bucket may live on a master not frozen)
+            assert local_after > local_before  # budgets still limit, per process meanwhile
     finally:
         thaw()
 
