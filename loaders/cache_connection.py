@@ -77,10 +77,6 @@ class CacheConnection:
     def degraded(self) -> bool:
         return self.guard is not None and self.guard.degraded
 
-    @property
-    def scripts(self) -> tuple[Any, ...]:
-        return cache_scripts.ALL
-
     def owe_invalidation(self, owner_id: Owner, task_id: PydanticObjectId | None) -> None:
         """Redis did not confirm a write's invalidation: replayed when the node recovers."""
         if self.redis is None:

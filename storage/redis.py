@@ -89,7 +89,3 @@ def create_redis_client(url: str, *, timeout: float = SOCKET_TIMEOUT_SECONDS) ->
         url, max_connections=MAX_CONNECTIONS, timeout=timeout, **common
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it too
-
-
-def is_cluster(client: RedisClient) -> bool:
-    return isinstance(client, RedisCluster)

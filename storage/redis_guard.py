@@ -20,8 +20,10 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, Final, Literal, TypeVar
 
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import (
@@ -103,6 +105,9 @@ class RedisGuard:
         self._down_slots: dict[str, frozenset[int]] = {}
         self._skipped_slots: frozenset[int] = frozenset()
         self._answered_at: dict[str, float] = {}  # node -> when it last answered a call
+        self._confirming: dict[str, asyncio.Future[bool]] = {}
+        self._pingers: dict[str, Redis | ClusterNode] = {}
+        self._abandoned: set[asyncio.Future[Any]] = set()  # calls given up, still running
         self._hooks: list[RecoveryHook] = []
         self._probe: asyncio.Task[None] | None = None
         self.recoveries = 0
@@ -115,10 +120,6 @@ class RedisGuard:
     def degraded(self) -> bool:
         """Some node is being skipped."""
         return bool(self._down)
-
-    @property
-    def down_nodes(self) -> tuple[str, ...]:
-        return tuple(self._down)
 
     def add_recovery_hook(self, hook: RecoveryHook) -> None:
         """Runs (in the probe) before a node that failed is used again; raising keeps it out."""
@@ -151,13 +152,23 @@ class RedisGuard:
         return True
 
     async def start(self) -> None:
-        """Reads a cluster's topology; an unreachable one is left to the probe."""
+        """Reads a cluster's topology (an unreachable one is left to the probe) and opens the
+        guard's own connection to each master."""
         cluster = self.cluster
+        nodes = [SINGLE_NODE]
         if cluster is not None:
             try:
                 await cluster.initialize()
             except (RedisError, OSError, TimeoutError) as error:
                 self._mark_down(NO_NODE, error)
+                return
+            nodes = [node.name for node in cluster.get_primaries()]
+        for node in nodes:
+            ping = self._pinger(node)
+            if ping is not None:
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                        await ping()
 
     def failed(self, keys: Sequence[str | bytes], error: BaseException) -> None:
         if isinstance(error, NODE_FAILURES):
@@ -212,12 +223,78 @@ class RedisGuard:
             if task.done():
                 return task.result()
             now = loop.time()
-            busy = now - round_started > self.deadline * 1.5
-            answered = min(self._answered_at.get(node, float("-inf")) for node in nodes)
-            if (busy or answered >= started) and now - started < MAX_WAIT_SECONDS:
-                continue
-            task.add_done_callback(_ignore_outcome)  # it ends at the socket timeout
+            if now - started < MAX_WAIT_SECONDS:
+                busy = now - round_started > self.deadline * 1.5
+                answered = min(self._answered_at.get(node, float("-inf")) for node in nodes)
+                if busy or answered >= started or await self._all_alive(nodes):
+                    continue
+            self._abandon(task)  # it ends at the socket timeout
             raise TimeoutError(f"no answer within {self.deadline * 1000:.0f} ms")
+
+    async def _all_alive(self, nodes: set[str]) -> bool:
+        """Whether each node answers a PING on the guard's own, already open connection (a call
+        on a new connection waits for its handshakes too); one PING per node at a time, shared
+        by every call waiting on it."""
+        for node in nodes:
+            pending = self._confirming.get(node)
+            if pending is None:
+                pending = asyncio.ensure_future(self._pings_back(node))
+                self._confirming[node] = pending
+                pending.add_done_callback(partial(self._confirmed, node))
+            if not await asyncio.shield(pending):
+                return False
+        return True
+
+    def _abandon(self, call: asyncio.Future[Any]) -> None:
+        self._abandoned.add(call)
+        call.add_done_callback(self._abandoned.discard)
+        call.add_done_callback(_ignore_outcome)
+
+    def _confirmed(self, node: str, _: object) -> None:
+        self._confirming.pop(node, None)
+
+    async def _pings_back(self, node: str) -> bool:
+        ping = self._pinger(node)
+        if ping is None:
+            return False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reply = asyncio.ensure_future(ping())
+        while True:
+            round_started = loop.time()
+            done, _ = await asyncio.wait({reply}, timeout=self.deadline)
+            if done:
+                return not reply.cancelled() and reply.exception() is None
+            late = loop.time() - round_started > self.deadline * 1.5  # this process was busy
+            if not late or loop.time() - started >= MAX_WAIT_SECONDS:
+                self._abandon(reply)
+                return False
+
+    def _pinger(self, node: str) -> Callable[[], Awaitable[object]] | None:
+        """A PING on a connection of the guard's own for `node`."""
+        client = self._pingers.get(node)
+        if client is None:
+            cluster = self.cluster
+            if cluster is None:
+                assert isinstance(self.client, Redis)
+                kwargs = dict(self.client.connection_pool.connection_kwargs)
+                pool = ConnectionPool(
+                    connection_class=self.client.connection_pool.connection_class,
+                    max_connections=1,
+                    **kwargs,
+                )
+                client = Redis.from_pool(pool)  # owns the pool: aclose() closes it
+            else:
+                found = cluster.get_node(node_name=node)
+                if found is None:
+                    return None
+                kwargs = dict(cluster.get_connection_kwargs())
+                kwargs["max_connections"] = 1
+                client = ClusterNode(found.host, found.port, **kwargs)
+            self._pingers[node] = client
+        if isinstance(client, ClusterNode):
+            return partial(client.execute_command, "PING")
+        return client.ping
 
     async def _refreshed_topology(self) -> bool:
         """For an invalidation whose node is down: reads the topology again (within one
@@ -247,6 +324,17 @@ class RedisGuard:
         return "ok" if all(answered) and not self._down else "degraded"
 
     async def close(self) -> None:
+        unfinished = [*self._abandoned, *self._confirming.values()]
+        for call in unfinished:
+            call.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        for client in self._pingers.values():
+            with contextlib.suppress(Exception):
+                if isinstance(client, ClusterNode):
+                    await client.disconnect()
+                else:
+                    await client.aclose()
+        self._pingers.clear()
         if self._probe is not None:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):

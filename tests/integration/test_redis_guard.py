@@ -35,7 +35,7 @@ def own_redis(tmp_path: Path) -> AsyncIterator[EmbeddedServer]:
 
 @pytest.fixture
 async def client(own_redis: EmbeddedServer) -> AsyncIterator[RedisClient]:
-    redis = create_redis_client(own_redis.url, timeout=DEADLINE)
+    redis = create_redis_client(own_redis.url)  # its socket timeout is only the backstop
     yield redis
     await redis.aclose()
 
@@ -56,7 +56,7 @@ async def timed(call: object) -> float:
 async def test_a_hung_redis_costs_one_deadline_then_nothing_for_every_subsystem(
     own_redis: EmbeddedServer, client: RedisClient
 ) -> None:
-    guard = RedisGuard(client, probe_interval=0.05)
+    guard = RedisGuard(client, deadline=DEADLINE, probe_interval=0.05)
     budget = Budget(client, local=LocalBuckets(), guard=guard)
     persisted = PersistedQueries(client, guard=guard)
     who = caller()
@@ -114,4 +114,25 @@ async def test_a_refused_command_fails_its_call_but_not_the_node(client: RedisCl
     assert errors == ["command"]
     assert not guard.degraded
     await client.delete("a-string")
+    await guard.close()
+
+
+async def test_a_burst_that_lags_the_event_loop_is_not_taken_for_a_hung_node(
+    client: RedisClient,
+) -> None:
+    """300 calls at once, each after a millisecond or two of CPU, on connections still to be
+    opened: the loop lags far past the deadline with every reply on its way, and no call may
+    be given up (a budget charge given up is charged to the per-process bucket instead)."""
+    errors: list[str] = []
+    guard = RedisGuard(client, deadline=DEADLINE, on_error=errors.append)
+
+    async def one(index: int) -> object:
+        await asyncio.sleep(0)
+        sum(range(40_000))  # the request's own work before its Redis call
+        return await guard.run([f"k{index}"], lambda: client.get(f"k{index}"))
+
+    replies = await asyncio.gather(*(one(index) for index in range(300)))
+    assert UNAVAILABLE not in replies
+    assert errors == []
+    assert not guard.degraded
     await guard.close()
