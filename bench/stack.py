@@ -9,6 +9,7 @@ Ctrl-C; their output goes to temporary files, shown when one fails to start.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import socket
@@ -115,8 +116,8 @@ class Stack:
         log = child.output()
         if os.environ.get("MONGODB_URL"):
             self.mongodb_kind = "MongoDB at MONGODB_URL"
-        elif "MongoDB emulator" in log:
-            self.mongodb_kind = "embedded MongoDB emulator (mongomock)"
+        elif match := re.search(r"embedded SecantusDB (\S+)", log):
+            self.mongodb_kind = f"embedded SecantusDB {match[1]}"
         else:
             self.mongodb_kind = "embedded mongod"
 
