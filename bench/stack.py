@@ -95,7 +95,10 @@ class Stack:
         """`server.py services`: the stores of MONGODB_URL/REDIS_URL if set, else embedded
         (with `redis_cluster`, a 3-master, 3-replica Redis Cluster)."""
         arguments = ["services", "--redis-cluster"] if redis_cluster else ["services"]
-        child = self._spawn("services", arguments, dict(os.environ), stdout=subprocess.PIPE)
+        # A throwaway embedded database unless TASKQL_DATA_DIR names one: bench data stays out of
+        # the development database.
+        env = {**os.environ, "TASKQL_DATA_DIR": os.environ.get("TASKQL_DATA_DIR", "")}
+        child = self._spawn("services", arguments, env, stdout=subprocess.PIPE)
         stdout = child.process.stdout
         assert stdout is not None
         urls: dict[str, str] = {}
