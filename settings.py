@@ -19,6 +19,9 @@ DEFAULT_COST_TIERS: dict[str, dict[str, float]] = {
 
 MIN_JWT_KEY_LENGTH = 32
 
+# Where `make run` and `server.py services` keep the embedded MongoDB's files (git-ignored).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / ".taskql"
+
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -78,10 +81,18 @@ class Settings(BaseSettings):
     )
     # Whole responses of read-only operations, retired with the object cache's entries.
     response_cache_enabled: bool = Field(default=True, validation_alias="TASKQL_RESPONSE_CACHE")
+    # The embedded MongoDB's files (MONGODB_URL unset): kept across restarts. Empty: a throwaway
+    # directory that goes with the process (the tests and the benches).
+    data_dir: Path | None = Field(default=DEFAULT_DATA_DIR, validation_alias="TASKQL_DATA_DIR")
 
     _split = field_validator("jwt_secret", "trusted_proxies", "cors_origins", mode="before")(
         _split_commas
     )
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_is_throwaway(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("jwt_secret")
     @classmethod

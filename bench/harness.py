@@ -4,12 +4,12 @@
 
 Setup: wrk (apt-get when missing) and the Node peers' packages (`npm ci` in bench/peers; the
 Node peers are skipped, saying why, without node/npm). `server.py services` (MongoDB and
-Redis; the embedded emulator unless MONGODB_URL is set), `server.py seed --reset` into a bench
+Redis; embedded SecantusDB unless MONGODB_URL is set), `server.py seed --reset` into a bench
 database, then taskql with everything on signs in seeded users, collects cursors and gives the
 reference answers (and the bytes the ceiling replays). The `user` and `anonymous` cost tiers
 are raised (TASKQL_COST_TIERS) so that cost limiting is paid for but never refuses.
 
-Pinning: wrk runs on one CPU (`taskset -c`), the whole server side (app, Redis, emulator) on
+Pinning: wrk runs on one CPU (`taskset -c`), the whole server side (app, Redis, MongoDB) on
 the other. Candidates (bench/candidates.py) run one at a time; scenarios (bench/scenarios.py):
 hello, list-warm, list-cold (database candidates only), mix (taskql only). Every candidate's
 answers are checked against taskql's `data` before it is timed; one that disagrees is refused.

@@ -2,8 +2,8 @@
 at a time, the whole server side pinned to one CPU and the load generator to another.
 
 Pinning is `taskset -c N` in front of each command, so every thread and child process (the
-emulator, redis-server, uvicorn workers) inherits it. Without taskset, or with fewer than two
-CPUs, everything runs unpinned and the report says so.
+embedded MongoDB, redis-server, uvicorn workers) inherits it. Without taskset, or with fewer than
+two CPUs, everything runs unpinned and the report says so.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def choose_pinning(*, enabled: bool) -> Pinning:
         ("taskset", "-c", str(load)),
         ("taskset", "-c", str(server)),
         load,
-        f"load generator (wrk) on CPU {load}; app, Redis and the MongoDB emulator on CPU {server}",
+        f"load generator (wrk) on CPU {load}; app, Redis and the embedded MongoDB on CPU {server}",
     )
 
 

@@ -9,6 +9,7 @@ Ctrl-C; their output goes to temporary files, shown when one fails to start.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import socket
@@ -94,7 +95,10 @@ class Stack:
         """`server.py services`: the stores of MONGODB_URL/REDIS_URL if set, else embedded
         (with `redis_cluster`, a 3-master, 3-replica Redis Cluster)."""
         arguments = ["services", "--redis-cluster"] if redis_cluster else ["services"]
-        child = self._spawn("services", arguments, dict(os.environ), stdout=subprocess.PIPE)
+        # A throwaway embedded database unless TASKQL_DATA_DIR names one: bench data stays out of
+        # the development database.
+        env = {**os.environ, "TASKQL_DATA_DIR": os.environ.get("TASKQL_DATA_DIR", "")}
+        child = self._spawn("services", arguments, env, stdout=subprocess.PIPE)
         stdout = child.process.stdout
         assert stdout is not None
         urls: dict[str, str] = {}
@@ -115,8 +119,8 @@ class Stack:
         log = child.output()
         if os.environ.get("MONGODB_URL"):
             self.mongodb_kind = "MongoDB at MONGODB_URL"
-        elif "MongoDB emulator" in log:
-            self.mongodb_kind = "embedded MongoDB emulator (mongomock)"
+        elif match := re.search(r"embedded SecantusDB (\S+)", log):
+            self.mongodb_kind = f"embedded SecantusDB {match[1]}"
         else:
             self.mongodb_kind = "embedded mongod"
 

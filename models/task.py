@@ -1,7 +1,7 @@
 """Tasks. Every query names its owner: `owner_id` is the shard key at scale.
 
 Sort helpers are stored beside the values they order, because the same queries must run on
-MongoDB and on the embedded emulator (no collations, no computed sorts):
+MongoDB and on embedded SecantusDB (no collations, no computed sorts):
 `title_key` (lower-cased title), `priority_rank` (LOW=0 … URGENT=3) and `due_missing`
 (so tasks without a due date come last in both directions).
 """

@@ -25,7 +25,8 @@ def provide_services(settings: Settings, *, redis_cluster: bool = False) -> Iter
     """Yield URLs for MongoDB and Redis, starting embedded servers for the unset ones; with
     `redis_cluster`, a Redis Cluster (3 masters, 3 replicas) instead of one redis-server.
 
-    Embedded servers and their runtime directory belong to this process and end with it.
+    Embedded servers and their runtime directory belong to this process and end with it; the
+    embedded MongoDB's files stay in `settings.data_dir` (TASKQL_DATA_DIR) when it is set.
     """
     if redis_cluster and settings.redis_url is not None:
         raise ValueError("redis_cluster starts a Redis Cluster of its own, but REDIS_URL is set")
@@ -34,7 +35,9 @@ def provide_services(settings: Settings, *, redis_cluster: bool = False) -> Iter
         stack.callback(shutil.rmtree, runtime_dir, ignore_errors=True)
         mongodb_url = settings.mongodb_url
         if mongodb_url is None:
-            mongo = start_mongo(runtime_dir, mongod_binary=settings.mongod_binary)
+            mongo = start_mongo(
+                runtime_dir, mongod_binary=settings.mongod_binary, data_dir=settings.data_dir
+            )
             stack.callback(mongo.close)
             mongodb_url = mongo.url
         redis_url = settings.redis_url

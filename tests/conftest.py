@@ -20,6 +20,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every query the suite sends, in process and to every server it starts, runs on both the
     # compiled path and graphql-core, and any difference fails the operation.
     os.environ.setdefault("TASKQL_COMPILED_EXECUTION", "verify")
+    # Every server the suite starts keeps its embedded MongoDB in a throwaway directory, never
+    # in the developer's TASKQL_DATA_DIR (a test that needs one sets its own).
+    os.environ["TASKQL_DATA_DIR"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,11 @@ from tests.e2e.server_process import PROJECT_ROOT
 
 @contextmanager
 def running_services(
-    runtime_dir: Path, *arguments: str
+    runtime_dir: Path, *arguments: str, data_dir: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
-    """The process and the MONGODB_URL and REDIS_URL it printed; its stores die with it."""
-    env = {**os.environ, "TMPDIR": str(runtime_dir)}
+    """The process and the MONGODB_URL and REDIS_URL it printed; its stores die with it (the
+    embedded MongoDB's files stay in `data_dir` when given, else they are thrown away)."""
+    env = {**os.environ, "TMPDIR": str(runtime_dir), "TASKQL_DATA_DIR": str(data_dir or "")}
     env.pop("MONGODB_URL", None)
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(

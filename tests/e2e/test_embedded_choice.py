@@ -11,7 +11,7 @@ from tests.e2e.server_process import PROJECT_ROOT, ServerProcess
 EMBEDDED = {"MONGODB_URL": None, "REDIS_URL": None, "JWT_SECRET": None}
 
 # Stands in for a mongod binary: checks the arguments a real mongod needs, then serves the
-# wire protocol on the port it was given.
+# wire protocol on the port it was given (SecantusDB, storing in the mongod data directory).
 MONGOD_STAND_IN = """#!{python}
 import os, sys
 arguments = sys.argv[1:]
@@ -21,12 +21,13 @@ assert os.path.isdir(value("--dbpath")), "the data directory must exist"
 assert "--nounixsocket" in arguments
 with open(os.path.join(value("--dbpath"), "started-by-taskql"), "w") as marker:
     marker.write(" ".join(arguments))
-os.execv(sys.executable, [sys.executable, "-m", "storage.mongo_emulator",
-                          "--host", value("--bind_ip"), "--port", value("--port")])
+os.execv(sys.executable, [sys.executable, "-m", "secantus", "--host", value("--bind_ip"),
+                          "--port", value("--port"), "--storage-path", value("--dbpath"),
+                          "--log-level", "WARNING"])
 """
 
 
-def test_a_mongod_binary_is_preferred_to_the_emulator(tmp_path: Path) -> None:
+def test_a_mongod_binary_is_preferred_to_secantusdb(tmp_path: Path) -> None:
     mongod = tmp_path / "bin" / "mongod"
     mongod.parent.mkdir()
     mongod.write_text(MONGOD_STAND_IN.format(python=sys.executable))

@@ -1,4 +1,4 @@
-"""A fresh MongoDB database per test, on the session's server (real mongod or the emulator)."""
+"""A fresh MongoDB database per test, on the session's server (real mongod or SecantusDB)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """MongoDB semantics the app relies on, checked against the session's server.
 
 Each test names the manual page whose documented behaviour it reproduces. They use only the
-driver, so they pass unchanged against a real mongod (MONGODB_URL=...) and the emulator alike.
+driver, so they pass unchanged against a real mongod (MONGODB_URL=...) and SecantusDB alike.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Equality and `$in` lookups on indexed fields stay exact through every kind of write.
 
-The emulator answers these from hash indexes it maintains on each write; here each lookup runs
-on an indexed collection, on an unindexed twin that saw the same writes, and against a Python
-model of MongoDB's equality (a value or an array element; null also matches a missing field).
-The three must agree. Only the driver's public API is used: these pass unchanged against a real
-mongod (MONGODB_URL=...).
+An index must never change an answer: each lookup runs on an indexed collection, on an
+unindexed twin that saw the same writes, and against a Python model of MongoDB's equality (a
+value or an array element; null also matches a missing field). The three must agree. Only
+the driver's public API is used: these pass unchanged against a real mongod (MONGODB_URL=...)
+and SecantusDB.
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ async def test_ttl_deletes_leave_lookups_and_unique_keys_consistent(mongo_db: Db
     await sessions.insert_many(
         [{"_id": n, "owner": n % 2, "key": n, "expires": expiry[n]} for n in range(8)]
     )
-    deadline = time.monotonic() + 100  # mongod's TTL monitor runs every 60 s; the emulator's 1 s
+    deadline = time.monotonic() + 100  # mongod's TTL monitor runs every 60 s
     while await sessions.count_documents({}) > 4:
         assert time.monotonic() < deadline, "the TTL monitor deleted nothing"
         await asyncio.sleep(0.2)

