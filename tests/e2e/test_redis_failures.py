@@ -127,6 +127,15 @@ def database(mongodb_url: str) -> Iterator[str]:
         mongo.drop_database(name)
 
 
+def fleet_env(mongodb_url: str, redis_url: str, database: str) -> dict[str, str | None]:
+    return store_env(
+        mongodb_url=mongodb_url,
+        redis_url=redis_url,
+        database=database,
+        secret=secrets.token_urlsafe(48),
+    )
+
+
 @asynccontextmanager
 async def open_fleet(env: dict[str, str | None]) -> AsyncIterator[Fleet]:
     with ServerProcess(env=env) as a, ServerProcess(env=env) as b:
@@ -173,12 +182,7 @@ async def test_a_frozen_redis_costs_milliseconds_and_nothing_stale_after(
     tmp_path: Path, mongodb_url: str, database: str
 ) -> None:
     redis = start_redis(tmp_path)
-    env = store_env(
-        mongodb_url=mongodb_url,
-        redis_url=redis.url,
-        database=database,
-        secret=secrets.token_urlsafe(48),
-    )
+    env = fleet_env(mongodb_url, redis.url, database)
     try:
         async with open_fleet(env) as fleet:
             await frozen_run(
@@ -209,12 +213,7 @@ async def test_a_frozen_cluster_master_costs_milliseconds(
     mongodb_url: str, database: str, redis_cluster: EmbeddedCluster
 ) -> None:
     redis_cluster.wait_until_healthy(replicas=True)
-    env = store_env(
-        mongodb_url=mongodb_url,
-        redis_url=redis_cluster.url,
-        database=database,
-        secret=secrets.token_urlsafe(48),
-    )
+    env = fleet_env(mongodb_url, redis_cluster.url, database)
     try:
         async with open_fleet(env) as fleet:
             frozen = redis_cluster.master_of_key(fleet.owner_key)
@@ -241,12 +240,7 @@ async def test_a_killed_cluster_master_fails_over_without_a_failed_request(
     mongodb_url: str, database: str, redis_cluster: EmbeddedCluster
 ) -> None:
     redis_cluster.wait_until_healthy(replicas=True)
-    env = store_env(
-        mongodb_url=mongodb_url,
-        redis_url=redis_cluster.url,
-        database=database,
-        secret=secrets.token_urlsafe(48),
-    )
+    env = fleet_env(mongodb_url, redis_cluster.url, database)
     victim = None
     try:
         async with open_fleet(env) as fleet:
