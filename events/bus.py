@@ -1,13 +1,13 @@
-"""Publishing task events: appended to the user's log in MongoDB (what counts), then announced
-on the user's Redis channel (a doorbell carrying the event; losing it loses nothing)."""
+"""Announcing task events: each one is in the user's log in MongoDB already, committed with its
+write (models/task_commits.py); the announcement on the user's Redis channel is a doorbell
+carrying the event, and losing it loses nothing."""
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from beanie import PydanticObjectId
 from prometheus_client import Counter
@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from events.codec import encode_event
 from events.hub import EventHub, channel
 from events.slots import SubscriptionSlots
-from models.task_event import TaskEventRecord, TaskEventTypeValue, append_event
+from models.task_event import TaskEventRecord
 from storage.redis import RedisClient
 from storage.redis_guard import UNAVAILABLE, RedisGuard
 
@@ -75,23 +75,14 @@ class EventBus:
                 self._executions.popitem(last=False)
         return running  # type: ignore[return-value]
 
-    async def publish(
-        self,
-        *,
-        type: TaskEventTypeValue,
-        owner_id: PydanticObjectId,
-        task_id: PydanticObjectId,
-        task: dict[str, Any] | None,
-        at: datetime,
-    ) -> TaskEventRecord:
-        event = await append_event(owner_id=owner_id, type=type, task_id=task_id, task=task, at=at)
-        self.metrics.events_published.labels(type=type).inc()
+    async def announce(self, event: TaskEventRecord) -> None:
+        """Tell every instance's subscribers of the event's user about it (now in the log)."""
+        self.metrics.events_published.labels(type=event.type).inc()
         # Subscribers get an unannounced event all the same: from the log, by polling.
-        name = channel(owner_id)
+        name = channel(event.owner_id)
         announced = await self.guard.run([name], lambda: self._announce(name, event))
         result = "sent" if announced is not UNAVAILABLE else "skipped"
         self.metrics.events_announced.labels(result=result).inc()
-        return event
 
     async def _announce(self, name: str, event: TaskEventRecord) -> None:
         # Classic PUBLISH: on a cluster every node relays it to its subscribers, so each

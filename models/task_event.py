@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from beanie import Document, PydanticObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 TaskEventTypeValue = Literal["CREATED", "UPDATED", "DELETED"]
@@ -66,11 +67,16 @@ def _record(raw: dict[str, Any]) -> TaskEventRecord:
     )
 
 
-async def latest_seq(owner_id: PydanticObjectId) -> int:
+async def latest_seq(
+    owner_id: PydanticObjectId, *, session: AsyncClientSession | None = None
+) -> int:
     """The owner's highest sequence in the log (0 when it holds none)."""
     collection = TaskEventDocument.get_pymongo_collection()
     raw = await collection.find_one(
-        {"owner_id": owner_id}, sort=[("seq", DESCENDING)], projection={"seq": 1}
+        {"owner_id": owner_id},
+        sort=[("seq", DESCENDING)],
+        projection={"seq": 1},
+        session=session,
     )
     return int(raw["seq"]) if raw is not None else 0
 
@@ -82,10 +88,13 @@ async def append_event(
     task_id: PydanticObjectId,
     task: dict[str, Any] | None,
     at: datetime,
+    session: AsyncClientSession | None = None,
 ) -> TaskEventRecord:
+    """Append to the owner's log; in the caller's transaction when given its `session` (where
+    a sequence taken meanwhile aborts the transaction, whose rerun takes the next)."""
     collection = TaskEventDocument.get_pymongo_collection()
     for _ in range(_APPEND_ATTEMPTS):
-        seq = await latest_seq(owner_id) + 1
+        seq = await latest_seq(owner_id, session=session) + 1
         raw = {
             "owner_id": owner_id,
             "seq": seq,
@@ -95,8 +104,10 @@ async def append_event(
             "at": at,
         }
         try:
-            await collection.insert_one(raw)
+            await collection.insert_one(raw, session=session)
         except DuplicateKeyError:
+            if session is not None:
+                raise
             continue  # another write of this owner took the number: take the next
         return _record(raw)
     raise RuntimeError(f"could not append an event after {_APPEND_ATTEMPTS} attempts")
@@ -116,12 +127,3 @@ async def events_after(
 async def has_event(owner_id: PydanticObjectId, seq: int) -> bool:
     collection = TaskEventDocument.get_pymongo_collection()
     return await collection.find_one({"owner_id": owner_id, "seq": seq}, {"_id": 1}) is not None
-
-
-async def has_created_event(owner_id: PydanticObjectId, task_id: PydanticObjectId) -> bool:
-    """Whether the log (24 hours) holds the task's CREATED event: asked only by a retried create."""
-    collection = TaskEventDocument.get_pymongo_collection()
-    found = await collection.find_one(
-        {"owner_id": owner_id, "task_id": task_id, "type": "CREATED"}, {"_id": 1}
-    )
-    return found is not None

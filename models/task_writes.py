@@ -1,4 +1,5 @@
-"""Task writes: each one a single atomic MongoDB operation, conditional where it must be.
+"""Task writes: each one a single atomic MongoDB operation, conditional where it must be, and
+part of the caller's transaction when given its `session` (models/task_commits.py).
 
 Values arrive validated and normalised (titles trimmed, datetimes UTC at millisecond
 precision); the derived sort keys (`title_key`, `priority_rank`, `due_missing`) are set here,
@@ -14,6 +15,7 @@ from typing import Any, TypedDict
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.task import (
@@ -84,34 +86,47 @@ def _document(task: NewTask, *, idempotency_key: str | None, now: datetime) -> T
     )
 
 
-async def insert_task(task: NewTask, *, idempotency_key: str | None, now: datetime) -> Created:
+async def insert_task(
+    task: NewTask,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+    session: AsyncClientSession | None = None,
+) -> Created:
     """Insert a task, or return the one an earlier call with the same key created.
 
     The unique index on (owner, key) decides between racing calls: exactly one insert wins,
     the others read the winner. A key older than the window is released by unsetting it on
-    its old task (only if still there), then the insert is tried again.
+    its old task (only if still there), then the insert is tried again. In a transaction
+    (`session`) a lost race aborts it: the transaction's rerun reads the winner.
     """
+    collection = TaskDocument.get_pymongo_collection()
     for _ in range(_INSERT_ATTEMPTS):
+        if idempotency_key is not None:
+            earlier = await collection.find_one(
+                {"owner_id": task.owner_id, "idempotency_key": idempotency_key}, session=session
+            )
+            if earlier is not None:
+                if earlier["created_at"] > now - IDEMPOTENCY_WINDOW:
+                    return Created(task=parse_task(earlier), created=False)
+                await collection.update_one(
+                    # The owner makes it a single-shard write on a cluster sharded by owner.
+                    {
+                        "_id": earlier["_id"],
+                        "owner_id": task.owner_id,
+                        "idempotency_key": idempotency_key,
+                    },
+                    {"$unset": {"idempotency_key": ""}},
+                    session=session,
+                )
         document = _document(task, idempotency_key=idempotency_key, now=now)
         try:
-            await document.insert()
+            await document.insert(session=session)
         except DuplicateKeyError:
-            if idempotency_key is None:
+            if idempotency_key is None or session is not None:
                 raise
-        else:
-            return Created(task=document, created=True)
-        earlier = await TaskDocument.find_one(
-            {"owner_id": task.owner_id, "idempotency_key": idempotency_key}
-        )
-        if earlier is None:
-            continue  # deleted since the insert failed: the key is free again
-        if earlier.created_at > now - IDEMPOTENCY_WINDOW:
-            return Created(task=earlier, created=False)
-        await TaskDocument.get_pymongo_collection().update_one(
-            # The owner makes it a single-shard write on a cluster sharded by owner.
-            {"_id": earlier.id, "owner_id": task.owner_id, "idempotency_key": idempotency_key},
-            {"$unset": {"idempotency_key": ""}},
-        )
+            continue  # a racing call took the key: read its task
+        return Created(task=document, created=True)
     raise RuntimeError(f"idempotency key kept changing hands over {_INSERT_ATTEMPTS} attempts")
 
 
@@ -156,6 +171,7 @@ async def update_task(
     changes: TaskChanges,
     expected_version: int | None,
     now: datetime,
+    session: AsyncClientSession | None = None,
 ) -> TaskDocument | UpdateFailure:
     """Apply `changes` in one conditional write: the owner's task, at `expected_version` when
     given. Nothing is read before the write, so no concurrent update can be lost."""
@@ -164,7 +180,10 @@ async def update_task(
         condition["version"] = expected_version
     collection = TaskDocument.get_pymongo_collection()
     raw = await collection.find_one_and_update(
-        condition, update_document(changes, now=now), return_document=ReturnDocument.AFTER
+        condition,
+        update_document(changes, now=now),
+        return_document=ReturnDocument.AFTER,
+        session=session,
     )
     if raw is not None:
         return parse_task(raw)
@@ -172,14 +191,19 @@ async def update_task(
         return UpdateFailure.NOT_FOUND
     # Only to name the failure: the write above already decided that nothing changes.
     exists = await collection.find_one(
-        {"_id": task_id, "owner_id": owner_id}, projection={"_id": True}
+        {"_id": task_id, "owner_id": owner_id}, projection={"_id": True}, session=session
     )
     return UpdateFailure.NOT_FOUND if exists is None else UpdateFailure.VERSION_MISMATCH
 
 
-async def delete_task(task_id: PydanticObjectId, *, owner_id: PydanticObjectId) -> bool:
+async def delete_task(
+    task_id: PydanticObjectId,
+    *,
+    owner_id: PydanticObjectId,
+    session: AsyncClientSession | None = None,
+) -> bool:
     """True when the owner's task existed and is now gone."""
     result = await TaskDocument.get_pymongo_collection().delete_one(
-        {"_id": task_id, "owner_id": owner_id}
+        {"_id": task_id, "owner_id": owner_id}, session=session
     )
     return result.deleted_count == 1

@@ -10,10 +10,10 @@ from beanie import PydanticObjectId
 
 from loaders.task import write_through_task
 from models.task import TaskDocument
-from models.task_event import TaskEventTypeValue, has_created_event
-from models.task_writes import UpdateFailure, insert_task
-from models.task_writes import delete_task as delete_document
-from models.task_writes import update_task as update_document
+from models.task_commits import change_task, remove_task
+from models.task_commits import create_task as create_document
+from models.task_event import TaskEventRecord
+from models.task_writes import UpdateFailure
 from resolvers.task_changes import idempotency_key, new_task, task_changes
 from schema.context import Info
 from schema.errors import TaskqlError, not_found
@@ -59,19 +59,13 @@ async def tasks(info: Info, arguments: TaskListArguments) -> TaskConnection:
     return await task_connection(info, owner_id=viewer_id, arguments=arguments)
 
 
-async def _written(info: Info, document: TaskDocument, *, event: TaskEventTypeValue | None) -> Task:
-    """MongoDB has the write: now the cache (for every instance), its event (none for a
-    retried create) and this request's loaders."""
+async def _written(info: Info, document: TaskDocument, *, event: TaskEventRecord | None) -> Task:
+    """MongoDB has the write and its event: now the cache (for every instance), the event's
+    announcement (none for a retried create) and this request's loaders."""
     assert document.id is not None
     await write_through_task(info.context.cache, document)
     if event is not None:
-        await info.context.events.publish(
-            type=event,
-            owner_id=document.owner_id,
-            task_id=document.id,
-            task=document.model_dump(by_alias=True),
-            at=document.updated_at,
-        )
+        await info.context.events.announce(event)
     ref = (document.owner_id, document.id)
     info.context.loaders.tasks.clear(ref).prime(ref, document)
     info.context.loaders.forget_task_lists()
@@ -81,16 +75,8 @@ async def _written(info: Info, document: TaskDocument, *, event: TaskEventTypeVa
 async def create_task(info: Info, input: CreateTaskInput) -> Task:
     viewer_id = info.context.require_viewer()
     values = new_task(input, owner_id=viewer_id)
-    key = idempotency_key(input)
-    created = await insert_task(values, idempotency_key=key, now=_now())
-    event: TaskEventTypeValue | None = "CREATED"
-    if not created.created:
-        # A retry returns the first call's task. That call logged the event, unless it died
-        # between its insert and its event: then this one logs it.
-        assert created.task.id is not None
-        if await has_created_event(viewer_id, created.task.id):
-            event = None
-    return await _written(info, created.task, event=event)
+    committed = await create_document(values, idempotency_key=idempotency_key(input), now=_now())
+    return await _written(info, committed.task, event=committed.event)
 
 
 async def update_task(info: Info, input: UpdateTaskInput) -> Task:
@@ -100,7 +86,7 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
     if owner_id != viewer_id:
         raise not_found()
     await info.context.cache.task_changing(owner_id, task_id)
-    outcome = await update_document(
+    outcome = await change_task(
         task_id,
         owner_id=viewer_id,
         changes=changes,
@@ -115,7 +101,7 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
             "The task changed since that version: read it again, then retry.",
             field="input.expectedVersion",
         )
-    return await _written(info, outcome, event="UPDATED")
+    return await _written(info, outcome.task, event=outcome.event)
 
 
 async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
@@ -124,12 +110,11 @@ async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
     if owner_id != viewer_id:
         raise not_found()
     await info.context.cache.task_changing(owner_id, task_id)
-    if not await delete_document(task_id, owner_id=viewer_id):
+    event = await remove_task(task_id, owner_id=viewer_id, now=_now())
+    if event is None:
         raise not_found()
     await info.context.cache.task_deleted(owner_id, task_id)
-    await info.context.events.publish(
-        type="DELETED", owner_id=owner_id, task_id=task_id, task=None, at=_now()
-    )
+    await info.context.events.announce(event)
     ref = (owner_id, task_id)
     info.context.loaders.tasks.clear(ref).prime(ref, None)
     info.context.loaders.forget_task_lists()

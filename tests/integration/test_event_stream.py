@@ -152,13 +152,15 @@ def bus(redis: Redis, metrics: TaskqlMetrics) -> EventBus:
 
 async def publish(bus: EventBus, owner: PydanticObjectId, title: str = "t") -> TaskEventRecord:
     task_id = PydanticObjectId()
-    return await bus.publish(
-        type="CREATED",
+    event = await append_event(
         owner_id=owner,
+        type="CREATED",
         task_id=task_id,
         task={"_id": task_id, "title": title},
         at=datetime.now(UTC),
     )
+    await bus.announce(event)
+    return event
 
 
 async def append_silently(owner: PydanticObjectId) -> TaskEventRecord:

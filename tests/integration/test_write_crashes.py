@@ -1,6 +1,6 @@
-"""A process dying in the middle of a write: after MongoDB has the write but before the cache
-or the event log heard of it. Readers still see the write, and a retried create logs the event
-the dead call could not."""
+"""A process dying in the middle of a write. Between the task's write and its event nothing is
+committed (one transaction); after both, before the cache heard of it, readers still see the
+write. tests/integration/test_write_kill.py kills a real process at the first point."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from beanie import PydanticObjectId
 
+import models.task_commits
 import resolvers.task
-from events.bus import EventBus
+from models.task import TaskDocument
 from models.task_event import events_after
 from tests.integration.schema_client import SchemaClient
 
@@ -23,6 +24,7 @@ UPDATE = (
     "expectedVersion: $v}) { version } }"
 )
 READ = "query($id: ID!) { task(id: $id) { title version } }"
+DELETE = "mutation($id: ID!) { deleteTask(id: $id) }"
 
 
 class ProcessDied(Exception):  # noqa: N818 -- stands for the process's death
@@ -55,7 +57,7 @@ async def test_an_update_whose_process_died_before_the_cache_heard_is_still_read
     assert again.data == {"updateTask": {"version": 3}}
 
 
-async def test_a_retried_create_logs_the_event_its_dead_first_call_could_not(
+async def test_a_create_that_dies_before_its_event_leaves_neither_and_its_retry_makes_both(
     graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = PydanticObjectId()
@@ -65,16 +67,42 @@ async def test_a_retried_create_logs_the_event_its_dead_first_call_could_not(
         raise ProcessDied
 
     with monkeypatch.context() as patched:
-        patched.setattr(EventBus, "publish", dies)
+        patched.setattr(models.task_commits, "append_event", dies)
         died = await graphql.execute(CREATE, variables, viewer_id=owner)
     assert died.codes == ["INTERNAL_SERVER_ERROR"]
+    assert await TaskDocument.find({"owner_id": owner}).count() == 0
     assert await events_after(owner, 0) == []
 
     retried = await graphql.execute(CREATE, variables, viewer_id=owner)
     assert retried.codes == []
+    assert await TaskDocument.find({"owner_id": owner}).count() == 1
     logged = await events_after(owner, 0)
     assert [event.type for event in logged] == ["CREATED"]
 
-    # Retried again, with the event logged: nothing more.
-    assert (await graphql.execute(CREATE, variables, viewer_id=owner)).codes == []
+    # Retried again: the same task, and no second event.
+    again = await graphql.execute(CREATE, variables, viewer_id=owner)
+    assert again.data == retried.data
     assert len(await events_after(owner, 0)) == 1
+
+
+async def test_an_update_or_delete_that_dies_before_its_event_changes_nothing(
+    graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = PydanticObjectId()
+    created = await graphql.execute(CREATE, {"t": "kept"}, viewer_id=owner)
+    task_id = created.data["createTask"]["id"]
+
+    async def dies(*_: Any, **__: Any) -> None:
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(models.task_commits, "append_event", dies)
+        updated = await graphql.execute(
+            UPDATE, {"id": task_id, "t": "changed", "v": 1}, viewer_id=owner
+        )
+        deleted = await graphql.execute(DELETE, {"id": task_id}, viewer_id=owner)
+    assert updated.codes == deleted.codes == ["INTERNAL_SERVER_ERROR"]
+    assert (await graphql.execute(READ, {"id": task_id}, viewer_id=owner)).data == {
+        "task": {"title": "kept", "version": 1}
+    }
+    assert [event.type for event in await events_after(owner, 0)] == ["CREATED"]

@@ -1,0 +1,142 @@
+"""A real process SIGKILLed between a task's write and its event (models/task_commits.py): the
+store has the write, uncommitted, and never gets the event. Neither may ever be seen, and the
+create's retry under the same idempotency key must still make exactly one task and one event.
+
+A dead client's transaction keeps its keys until the store aborts it (after 60 s on mongod and
+SecantusDB alike); the test ends the dead session at once with `killSessions`, as the store's
+own expiry would a minute later.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from beanie import PydanticObjectId
+from bson import Binary
+from pymongo import AsyncMongoClient
+
+from models.task import TaskDocument
+from models.task_commits import Committed, change_task, create_task
+from models.task_event import events_after
+from models.task_writes import NewTask
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+# Runs one commit in a child process that kills itself the moment the write is sent and the
+# event is about to be: it prints the session's id first.
+CHILD = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from datetime import UTC, datetime
+    from beanie import PydanticObjectId
+    import models.task_commits as commits
+    from models import DOCUMENT_MODELS
+    from models.task_writes import NewTask
+    from storage.mongo import create_mongo_client, init_models
+
+    async def killed(**arguments):
+        print(arguments["session"].session_id["id"].hex(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    async def main(url, database, operation, owner, target):
+        await init_models(create_mongo_client(url), database=database, models=DOCUMENT_MODELS)
+        commits.append_event = killed
+        owner, now = PydanticObjectId(owner), datetime.now(UTC)
+        if operation == "create":
+            new = NewTask(owner_id=owner, title="never half-made")
+            await commits.create_task(new, idempotency_key=target, now=now)
+        elif operation == "update":
+            await commits.change_task(
+                PydanticObjectId(target), owner_id=owner, changes={"title": "never"},
+                expected_version=1, now=now,
+            )
+        else:
+            await commits.remove_task(PydanticObjectId(target), owner_id=owner, now=now)
+
+    asyncio.run(main(*sys.argv[1:]))
+    """
+)
+
+
+def killed_between_write_and_event(
+    mongodb_url: str, database: str, operation: str, owner: PydanticObjectId, target: str
+) -> bytes:
+    """Run `operation` in a child killed between its two steps; the dead session's id."""
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, mongodb_url, database, operation, str(owner), target],
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    return bytes.fromhex(child.stdout.decode().strip())
+
+
+async def end_session(mongodb_url: str, session_id: bytes) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    try:
+        await client.admin.command("killSessions", [{"id": Binary(session_id, 4)}])
+    finally:
+        await client.close()
+
+
+async def test_a_create_killed_before_its_event_leaves_neither_and_its_retry_makes_one(
+    mongodb_url: str, models_db: str
+) -> None:
+    owner, key = PydanticObjectId(), f"key-{PydanticObjectId()}"
+    dead = killed_between_write_and_event(mongodb_url, models_db, "create", owner, key)
+    assert await TaskDocument.find({"owner_id": owner}).count() == 0
+    assert await events_after(owner, 0) == []
+
+    await end_session(mongodb_url, dead)
+    new = NewTask(owner_id=owner, title="made once")
+    first = await create_task(new, idempotency_key=key, now=datetime.now(UTC))
+    again = await create_task(new, idempotency_key=key, now=datetime.now(UTC))
+    assert first.event is not None
+    assert again.event is None
+    assert again.task.id == first.task.id
+    assert await TaskDocument.find({"owner_id": owner}).count() == 1
+    assert [(e.type, e.task_id) for e in await events_after(owner, 0)] == [
+        ("CREATED", first.task.id)
+    ]
+
+
+async def test_an_update_or_delete_killed_before_its_event_changes_nothing(
+    mongodb_url: str, models_db: str
+) -> None:
+    owner = PydanticObjectId()
+    made = await create_task(
+        NewTask(owner_id=owner, title="kept"), idempotency_key=None, now=datetime.now(UTC)
+    )
+    task_id = made.task.id
+    assert task_id is not None
+
+    for operation in ("update", "delete"):
+        dead = killed_between_write_and_event(
+            mongodb_url, models_db, operation, owner, str(task_id)
+        )
+        stored = await TaskDocument.get(task_id)
+        assert stored is not None
+        assert (stored.title, stored.version) == ("kept", 1), operation
+        assert [e.type for e in await events_after(owner, 0)] == ["CREATED"], operation
+        await end_session(mongodb_url, dead)
+
+    changed = await change_task(
+        task_id,
+        owner_id=owner,
+        changes={"title": "changed"},
+        expected_version=1,
+        now=datetime.now(UTC),
+    )
+    assert isinstance(changed, Committed)
+    assert changed.task.version == 2
+    assert [e.type for e in await events_after(owner, 0)] == ["CREATED", "UPDATED"]
