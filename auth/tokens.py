@@ -18,6 +18,7 @@ ISSUER = "taskql"
 AUDIENCE = "taskql-api"
 ALGORITHMS = ["HS256"]
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+EXPIRED = "The access token has expired: refresh it."
 
 
 class InvalidAccessToken(Exception):  # noqa: N818 -- transport/context.py imports this name
@@ -86,7 +87,7 @@ def verify_access_token(token: str, *, keys: Sequence[str]) -> AccessClaims:
             options={"require": REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError as error:
-        raise InvalidAccessToken("The access token has expired: refresh it.") from error
+        raise InvalidAccessToken(EXPIRED) from error
     except jwt.InvalidTokenError as error:
         raise InvalidAccessToken("The access token is invalid.") from error
     return AccessClaims(

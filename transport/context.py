@@ -12,11 +12,15 @@ from bson.errors import InvalidId
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 
-from auth.tokens import InvalidAccessToken, bearer_token, verify_access_token
+from auth.tokens import InvalidAccessToken, bearer_token
+from auth.verified_tokens import VerifiedTokens
 from loaders import create_loaders
 from schema.client_address import client_address
 from schema.context import Context
 from settings import Settings
+
+# One per process: the signing keys are the settings', fixed for its life.
+_verified = VerifiedTokens()
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ def authenticate(authorization: str | None, *, settings: Settings) -> Viewer:
     if token is None:
         return Viewer()
     try:
-        claims = verify_access_token(token, keys=settings.jwt_secret)
+        claims = _verified.claims(token, keys=settings.jwt_secret)
         return Viewer(
             id=PydanticObjectId(claims.user_id), tier=claims.tier, expires_at=claims.expires_at
         )
