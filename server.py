@@ -45,6 +45,7 @@ from schema.root import create_schema
 from schema.sdl import schema_sdl
 from seed.command import add_seed_command
 from settings import Settings, load_settings, new_development_secret
+from storage.cancellation import keep_cancellations
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
 from storage.redis import RedisClient, create_redis_client
@@ -205,6 +206,7 @@ def cors(settings: Settings) -> Middleware:
 def app_from_environment() -> Starlette:
     """Uvicorn's factory: runs in every worker process."""
     configure_logging()
+    keep_cancellations()
     settings = load_settings()
     if settings.workers > 1:
         # Workers must not outlive their supervisor, even one killed with SIGKILL.
