@@ -7,7 +7,9 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from auth.throttle import LocalCounters
 from cost.budget import Budget, LocalBuckets
@@ -45,6 +49,7 @@ from schema.root import create_schema
 from schema.sdl import schema_sdl
 from seed.command import add_seed_command
 from settings import Settings, load_settings, new_development_secret
+from storage.cancellation import keep_cancellations
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
 from storage.redis import RedisClient, create_redis_client
@@ -52,6 +57,7 @@ from storage.redis_guard import RedisGuard
 from storage.services import provide_services
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
+from transport.listener import ListenError, bind_listener, listen, listener_url
 from transport.persisted_queries import PersistedQueries, load_manifest
 from transport.websocket import GraphQLOverWebSocket
 
@@ -205,6 +211,7 @@ def cors(settings: Settings) -> Middleware:
 def app_from_environment() -> Starlette:
     """Uvicorn's factory: runs in every worker process."""
     configure_logging()
+    keep_cancellations()
     settings = load_settings()
     if settings.workers > 1:
         # Workers must not outlive their supervisor, even one killed with SIGKILL.
@@ -216,34 +223,73 @@ def serve(arguments: argparse.Namespace) -> None:
     _export_overrides(arguments)
     configure_logging()
     settings = load_settings()
-    with (
-        provide_services(settings) as urls,
-        worker_metrics_directory(workers=settings.workers) as metrics_directory,
-    ):
-        os.environ["MONGODB_URL"] = urls.mongodb_url
-        os.environ["REDIS_URL"] = urls.redis_url
-        if metrics_directory is not None:
-            # Read by prometheus-client when each worker imports it: one scrape sees them all.
-            os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(metrics_directory)
-        if not settings.jwt_secret:
-            log.warning("JWT_SECRET unset: signing with a random key for this run only")
-            os.environ["JWT_SECRET"] = new_development_secret()
-        _exit_cleanly_on_stop_signals()
-        uvicorn.run(
-            "server:app_from_environment",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            ws=WEBSOCKET_PROTOCOL,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=settings.shutdown_timeout,
-        )
+    # From here on, a stop signal unwinds whatever has started: the stores and their runtime
+    # directory go however far the startup got.
+    _exit_cleanly_on_stop_signals()
+    try:
+        with (
+            bind_listener(settings.host, settings.port) as listener,
+            provide_services(settings) as urls,
+            worker_metrics_directory(workers=settings.workers) as metrics_directory,
+        ):
+            os.environ["MONGODB_URL"] = urls.mongodb_url
+            os.environ["REDIS_URL"] = urls.redis_url
+            if metrics_directory is not None:
+                # Read by prometheus-client when each worker imports it: one scrape sees them all.
+                os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(metrics_directory)
+            if not settings.jwt_secret:
+                log.warning("JWT_SECRET unset: signing with a random key for this run only")
+                os.environ["JWT_SECRET"] = new_development_secret()
+            if _stop_requested.is_set():
+                raise SystemExit(0)
+            listen(listener, settings.host, settings.port)
+            log.info("listening on %s", listener_url(listener, settings.host))
+            _serve_on(listener, settings)
+    except ListenError as error:
+        sys.exit(f"taskql: {error}")
+
+
+def _serve_on(listener: socket.socket, settings: Settings) -> None:
+    """`uvicorn.run`, on the socket bound here rather than on one Uvicorn would bind."""
+    config = uvicorn.Config(
+        "server:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        ws=WEBSOCKET_PROTOCOL,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )
+    if settings.workers > 1:
+        supervisor = Multiprocess(config, sockets=[listener])  # takes the stop signals over
+        if not _stop_requested.is_set():
+            supervisor.run()
+        return
+    server = _Server(config)
+    server.run(sockets=[listener])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # Runs once Uvicorn has taken the stop signals over: one that came before and was
+        # swallowed still stops it (started, then shut down at once).
+        if _stop_requested.is_set():
+            self.should_exit = True
+        await super().startup(sockets)
+
+
+_stop_requested = threading.Event()
 
 
 def _raise_system_exit(signum: int, _frame: object) -> None:
+    # Remembered as well: Python ignores an exception raised where the signal happened to land
+    # in a fork handler or a finaliser (seen in logging's, while a store was being spawned).
+    _stop_requested.set()
     raise SystemExit(0)
 
 

@@ -72,12 +72,17 @@ def _redis_answers(host: str, port: int) -> bool:
 def _wait_until(check: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> bool:
     """Poll `check()` until it holds; False when the process exited first (port taken)."""
     deadline = time.monotonic() + _READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        if check():
-            return True
-        time.sleep(0.02)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return False
+            if check():
+                return True
+            time.sleep(0.02)
+    except BaseException:
+        # A stop signal (SystemExit) while it starts: the caller never gets it to stop.
+        stop(process)
+        raise
     stop(process)
     raise EmbeddedServiceError(f"{what} did not answer within {_READY_TIMEOUT:.0f} s")
 

@@ -33,6 +33,12 @@ class ServerProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
 
     def start(self) -> ServerProcess:
+        self.spawn()
+        self.wait_healthy()
+        return self
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """The process, started and not waited for."""
         self.process = subprocess.Popen(
             [sys.executable, "server.py", "serve"],
             cwd=PROJECT_ROOT,
@@ -41,8 +47,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
-        self.wait_healthy()
-        return self
+        return self.process
 
     def wait_healthy(self) -> None:
         assert self.process is not None
