@@ -31,6 +31,10 @@ class ProcessDied(Exception):  # noqa: N818 -- stands for the process's death
     pass
 
 
+async def dies(*_: Any, **__: Any) -> None:
+    raise ProcessDied
+
+
 async def test_an_update_whose_process_died_before_the_cache_heard_is_still_read(
     graphql: SchemaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -40,9 +44,6 @@ async def test_an_update_whose_process_died_before_the_cache_heard_is_still_read
     assert (await graphql.execute(READ, {"id": task_id}, viewer_id=owner)).data == {
         "task": {"title": "first", "version": 1}
     }  # now cached
-
-    async def dies(*_: Any, **__: Any) -> None:
-        raise ProcessDied
 
     with monkeypatch.context() as patched:
         patched.setattr(resolvers.task, "write_through_task", dies)
@@ -62,9 +63,6 @@ async def test_a_create_that_dies_before_its_event_leaves_neither_and_its_retry_
 ) -> None:
     owner = PydanticObjectId()
     variables = {"t": "once", "k": f"key-{PydanticObjectId()}"}
-
-    async def dies(*_: Any, **__: Any) -> None:
-        raise ProcessDied
 
     with monkeypatch.context() as patched:
         patched.setattr(models.task_commits, "append_event", dies)
@@ -91,9 +89,6 @@ async def test_an_update_or_delete_that_dies_before_its_event_changes_nothing(
     owner = PydanticObjectId()
     created = await graphql.execute(CREATE, {"t": "kept"}, viewer_id=owner)
     task_id = created.data["createTask"]["id"]
-
-    async def dies(*_: Any, **__: Any) -> None:
-        raise ProcessDied
 
     with monkeypatch.context() as patched:
         patched.setattr(models.task_commits, "append_event", dies)
