@@ -55,6 +55,8 @@ from storage.processes import die_with_parent
 from storage.redis import RedisClient, create_redis_client
 from storage.redis_guard import RedisGuard
 from storage.services import provide_services
+from storage.session_lease import SessionLease
+from storage.transactions import Transactions
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
 from transport.listener import ListenError, bind_listener, listen, listener_url
@@ -78,6 +80,7 @@ class AppState:
     budget: Budget
     events: EventBus
     persisted: PersistedQueries
+    transactions: Transactions
     login_fallback: LocalCounters = field(default_factory=LocalCounters)
 
 
@@ -132,9 +135,11 @@ def create_app(settings: Settings) -> Starlette:
             on_error=lambda kind: process_metrics.redis_errors.labels(kind=kind).inc(),
             on_nodes_down=process_metrics.redis_nodes_down.set,
         )
+        lease = SessionLease(mongo[settings.mongodb_db])
         try:
             await init_models(mongo, database=settings.mongodb_db, models=DOCUMENT_MODELS)
             await ensure_indexes()
+            await lease.start()
             await guard.start()
             cache = ObjectCache(
                 redis if settings.cache_enabled else None, metrics=process_metrics, guard=guard
@@ -157,6 +162,7 @@ def create_app(settings: Settings) -> Starlette:
                 budget=budget,
                 events=events,
                 persisted=PersistedQueries(redis, trusted=trusted, guard=guard),
+                transactions=Transactions(mongo, lease=lease),
             )
             try:
                 yield
@@ -165,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await guard.close()
             await redis.aclose()
+            await lease.close()
             await mongo.close()
             process_metrics.close()
 

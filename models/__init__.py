@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from beanie import Document
+from pymongo import AsyncMongoClient
 
 from models.refresh_token import RefreshTokenDocument
 from models.task import TaskDocument, ensure_direction_indexes
@@ -20,3 +23,9 @@ DOCUMENT_MODELS: list[type[Document]] = [
 async def ensure_indexes() -> None:
     """Indexes that Beanie's `init_beanie` cannot declare (run after it)."""
     await ensure_direction_indexes()
+
+
+def bound_client() -> AsyncMongoClient[dict[str, Any]]:
+    """The client the documents were bound to by `init_beanie` (a session must be its)."""
+    client: AsyncMongoClient[dict[str, Any]] = TaskDocument.get_pymongo_collection().database.client
+    return client

@@ -2,8 +2,8 @@
 one transaction, so no process dying between the two can leave a change subscribers never see.
 
 One owner's writes conflict in the store (each takes the owner's next event sequence), and a
-conflicting transaction is rerun from the start: within a process they take turns instead,
-so only writes of one owner on different instances ever conflict.
+conflicting transaction is rerun from the start: within a process they take turns instead
+(storage/transactions.py), so only writes of one owner on different instances ever conflict.
 
 Both collections are sharded by owner: when an owner's `tasks` and `task_events` chunks live
 on one shard (zones over the same owner ranges, docs/OPERATIONS.md) the transaction is
@@ -12,13 +12,10 @@ single-shard; otherwise it costs a two-phase commit, never correctness.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
 
 from beanie import PydanticObjectId
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.task import TaskDocument
@@ -31,11 +28,7 @@ from models.task_writes import (
     insert_task,
     update_task,
 )
-from storage.transactions import in_transaction
-from storage.turns import Turns
-
-T = TypeVar("T")
-_owner_turns = Turns()
+from storage.transactions import Transactions
 
 
 @dataclass(frozen=True)
@@ -43,13 +36,6 @@ class Committed:
     task: TaskDocument
     # None for a retried create: the first call logged it.
     event: TaskEventRecord | None
-
-
-async def _committed(
-    owner_id: PydanticObjectId, work: Callable[[AsyncClientSession], Awaitable[T]]
-) -> T:
-    async with _owner_turns.of(owner_id):
-        return await in_transaction(_client(), work)
 
 
 async def _logged(
@@ -66,12 +52,13 @@ async def _logged(
     )
 
 
-def _client() -> AsyncMongoClient[dict[str, Any]]:
-    client: AsyncMongoClient[dict[str, Any]] = TaskDocument.get_pymongo_collection().database.client
-    return client
-
-
-async def create_task(task: NewTask, *, idempotency_key: str | None, now: datetime) -> Committed:
+async def create_task(
+    task: NewTask,
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+    transactions: Transactions,
+) -> Committed:
     """The new task and its CREATED event, or the task an earlier call with the key made."""
 
     async def work(session: AsyncClientSession) -> Committed:
@@ -80,7 +67,7 @@ async def create_task(task: NewTask, *, idempotency_key: str | None, now: dateti
             return Committed(task=created.task, event=None)
         return Committed(task=created.task, event=await _logged(session, created.task, "CREATED"))
 
-    return await _committed(task.owner_id, work)
+    return await transactions.run(task.owner_id, work)
 
 
 async def change_task(
@@ -90,6 +77,7 @@ async def change_task(
     changes: TaskChanges,
     expected_version: int | None,
     now: datetime,
+    transactions: Transactions,
 ) -> Committed | UpdateFailure:
     """The changed task and its UPDATED event, or why nothing changed."""
 
@@ -106,11 +94,15 @@ async def change_task(
             return outcome
         return Committed(task=outcome, event=await _logged(session, outcome, "UPDATED"))
 
-    return await _committed(owner_id, work)
+    return await transactions.run(owner_id, work)
 
 
 async def remove_task(
-    task_id: PydanticObjectId, *, owner_id: PydanticObjectId, now: datetime
+    task_id: PydanticObjectId,
+    *,
+    owner_id: PydanticObjectId,
+    now: datetime,
+    transactions: Transactions,
 ) -> TaskEventRecord | None:
     """The DELETED event of the owner's task, now gone; None when there was no such task."""
 
@@ -121,4 +113,4 @@ async def remove_task(
             owner_id=owner_id, type="DELETED", task_id=task_id, task=None, at=now, session=session
         )
 
-    return await _committed(owner_id, work)
+    return await transactions.run(owner_id, work)

@@ -75,7 +75,12 @@ async def _written(info: Info, document: TaskDocument, *, event: TaskEventRecord
 async def create_task(info: Info, input: CreateTaskInput) -> Task:
     viewer_id = info.context.require_viewer()
     values = new_task(input, owner_id=viewer_id)
-    committed = await create_document(values, idempotency_key=idempotency_key(input), now=_now())
+    committed = await create_document(
+        values,
+        idempotency_key=idempotency_key(input),
+        now=_now(),
+        transactions=info.context.transactions,
+    )
     return await _written(info, committed.task, event=committed.event)
 
 
@@ -92,6 +97,7 @@ async def update_task(info: Info, input: UpdateTaskInput) -> Task:
         changes=changes,
         expected_version=input.expected_version if given(input.expected_version) else None,
         now=_now(),
+        transactions=info.context.transactions,
     )
     if outcome is UpdateFailure.NOT_FOUND:
         raise not_found()
@@ -110,7 +116,9 @@ async def delete_task(info: Info, id: strawberry.ID) -> strawberry.ID:
     if owner_id != viewer_id:
         raise not_found()
     await info.context.cache.task_changing(owner_id, task_id)
-    event = await remove_task(task_id, owner_id=viewer_id, now=_now())
+    event = await remove_task(
+        task_id, owner_id=viewer_id, now=_now(), transactions=info.context.transactions
+    )
     if event is None:
         raise not_found()
     await info.context.cache.task_deleted(owner_id, task_id)

@@ -19,6 +19,7 @@ from observability.metrics import TaskqlMetrics
 from schema.errors import unauthenticated
 from settings import Settings
 from storage.redis_guard import RedisGuard
+from storage.transactions import Transactions
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Context:
     metrics: TaskqlMetrics
     # Task events: publishing after writes, and this instance's subscribers.
     events: EventBus
+    # MongoDB transactions (a task write with its event).
+    transactions: Transactions
     # query, mutation or subscription once the document parsed (for metrics and logs).
     operation_type: str = "unknown"
     # The signed-in user's query-cost tier, from the access token.

@@ -81,4 +81,5 @@ def create_context(
         budget=state.budget,
         metrics=state.metrics,
         events=state.events,
+        transactions=state.transactions,
     )

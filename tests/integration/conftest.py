@@ -12,10 +12,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from loaders.cache import ObjectCache
-from models import DOCUMENT_MODELS, ensure_indexes
+from models import DOCUMENT_MODELS, bound_client, ensure_indexes
 from observability.metrics import TaskqlMetrics
 from storage.mongo import create_mongo_client, init_models
 from storage.redis import create_redis_client
+from storage.transactions import Transactions
 from tests.integration.schema_client import SchemaClient
 
 
@@ -44,6 +45,12 @@ async def models_db(mongodb_url: str) -> AsyncIterator[str]:
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+def transactions(models_db: str) -> Transactions:
+    """Transactions on the client the documents are bound to (no lease: nothing reaps it)."""
+    return Transactions(bound_client())
 
 
 @pytest.fixture

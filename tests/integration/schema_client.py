@@ -19,12 +19,14 @@ from cost.budget import Budget, LocalBuckets
 from events.bus import EventBus
 from loaders import create_loaders
 from loaders.cache import ObjectCache
+from models import bound_client
 from observability.metrics import TaskqlMetrics
 from schema.context import Context
 from schema.root import create_schema
 from settings import Settings
 from storage.redis import create_redis_client
 from storage.redis_guard import RedisGuard
+from storage.transactions import Transactions
 
 UNLIMITED = 1e12
 UNLIMITED_ANONYMOUS = {
@@ -57,6 +59,7 @@ class SchemaClient:
         self.cache = ObjectCache(redis, metrics=self.metrics, guard=self.guard)
         self.budget = Budget(redis, local=LocalBuckets(), guard=self.guard)
         self.events = EventBus(redis, metrics=self.metrics, guard=self.guard)
+        self.transactions = Transactions(bound_client())
 
     @classmethod
     def open(
@@ -112,6 +115,7 @@ class SchemaClient:
             budget=self.budget,
             metrics=self.metrics,
             events=self.events,
+            transactions=self.transactions,
         )
 
     async def execute(

@@ -12,15 +12,21 @@ from models.task import TaskDocument
 from models.task_commits import Committed, change_task, create_task, remove_task
 from models.task_event import events_after
 from models.task_writes import NewTask
+from storage.transactions import Transactions
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-async def test_racing_creates_with_one_key_commit_one_task_and_one_event(models_db: str) -> None:
+async def test_racing_creates_with_one_key_commit_one_task_and_one_event(
+    transactions: Transactions,
+) -> None:
     owner = PydanticObjectId()
     new = NewTask(owner_id=owner, title="once")
     results = await asyncio.gather(
-        *(create_task(new, idempotency_key="k-1", now=NOW) for _ in range(12))
+        *(
+            create_task(new, idempotency_key="k-1", now=NOW, transactions=transactions)
+            for _ in range(12)
+        )
     )
     assert len({result.task.id for result in results}) == 1
     assert sum(result.event is not None for result in results) == 1
@@ -29,21 +35,33 @@ async def test_racing_creates_with_one_key_commit_one_task_and_one_event(models_
 
 
 async def test_racing_writes_of_one_owner_each_commit_their_own_event_in_order(
-    models_db: str,
+    transactions: Transactions,
 ) -> None:
     owner = PydanticObjectId()
-    made = await create_task(NewTask(owner_id=owner, title="t"), idempotency_key=None, now=NOW)
+    made = await create_task(
+        NewTask(owner_id=owner, title="t"), idempotency_key=None, now=NOW, transactions=transactions
+    )
     task_id = made.task.id
     assert task_id is not None
     changed = await asyncio.gather(
         *(
             change_task(
-                task_id, owner_id=owner, changes={"tags": [str(n)]}, expected_version=None, now=NOW
+                task_id,
+                owner_id=owner,
+                changes={"tags": [str(n)]},
+                expected_version=None,
+                now=NOW,
+                transactions=transactions,
             )
             for n in range(12)
         ),
         *(
-            create_task(NewTask(owner_id=owner, title=f"c{n}"), idempotency_key=None, now=NOW)
+            create_task(
+                NewTask(owner_id=owner, title=f"c{n}"),
+                idempotency_key=None,
+                now=NOW,
+                transactions=transactions,
+            )
             for n in range(6)
         ),
     )
@@ -55,6 +73,8 @@ async def test_racing_writes_of_one_owner_each_commit_their_own_event_in_order(
     # Each event carries the task as its own write left it.
     assert versions == sorted(versions)
 
-    assert await remove_task(task_id, owner_id=owner, now=NOW) is not None
-    assert await remove_task(task_id, owner_id=owner, now=NOW) is None
+    assert (
+        await remove_task(task_id, owner_id=owner, now=NOW, transactions=transactions) is not None
+    )
+    assert await remove_task(task_id, owner_id=owner, now=NOW, transactions=transactions) is None
     assert [event.type for event in await events_after(owner, 19)] == ["DELETED"]

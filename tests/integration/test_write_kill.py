@@ -3,31 +3,35 @@ store has the write, uncommitted, and never gets the event. Neither may ever be 
 create's retry under the same idempotency key must still make exactly one task and one event.
 
 A dead client's transaction keeps its keys until the store aborts it (after 60 s on mongod and
-SecantusDB alike); the test ends the dead session at once with `killSessions`, as the store's
-own expiry would a minute later.
+SecantusDB alike): the dead process's lease (storage/session_lease.py) lets a live one abort
+it as soon as the lease lapses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from beanie import PydanticObjectId
 from bson import Binary
-from pymongo import AsyncMongoClient
 
+from models import bound_client
 from models.task import TaskDocument
 from models.task_commits import Committed, change_task, create_task
 from models.task_event import events_after
 from models.task_writes import NewTask
+from storage.session_lease import SessionLease
+from storage.transactions import Transactions
 
 PROJECT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 # Runs one commit in a child process that kills itself the moment the write is sent and the
 # event is about to be: it prints the session's id first.
@@ -40,25 +44,35 @@ CHILD = textwrap.dedent(
     from models import DOCUMENT_MODELS
     from models.task_writes import NewTask
     from storage.mongo import create_mongo_client, init_models
+    from storage.session_lease import SessionLease
+    from storage.transactions import Transactions
 
     async def killed(**arguments):
         print(arguments["session"].session_id["id"].hex(), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
     async def main(url, database, operation, owner, target):
-        await init_models(create_mongo_client(url), database=database, models=DOCUMENT_MODELS)
+        client = create_mongo_client(url)
+        await init_models(client, database=database, models=DOCUMENT_MODELS)
+        lease = SessionLease(client[database])
+        await lease.start()
+        transactions = Transactions(client, lease=lease)
         commits.append_event = killed
         owner, now = PydanticObjectId(owner), datetime.now(UTC)
         if operation == "create":
             new = NewTask(owner_id=owner, title="never half-made")
-            await commits.create_task(new, idempotency_key=target, now=now)
+            await commits.create_task(
+                new, idempotency_key=target, now=now, transactions=transactions
+            )
         elif operation == "update":
             await commits.change_task(
                 PydanticObjectId(target), owner_id=owner, changes={"title": "never"},
-                expected_version=1, now=now,
+                expected_version=1, now=now, transactions=transactions,
             )
         else:
-            await commits.remove_task(PydanticObjectId(target), owner_id=owner, now=now)
+            await commits.remove_task(
+                PydanticObjectId(target), owner_id=owner, now=now, transactions=transactions
+            )
 
     asyncio.run(main(*sys.argv[1:]))
     """
@@ -81,26 +95,38 @@ def killed_between_write_and_event(
     return bytes.fromhex(child.stdout.decode().strip())
 
 
-async def end_session(mongodb_url: str, session_id: bytes) -> None:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+async def stuck(write: Awaitable[object]) -> bool:
+    """Whether `write` is still waiting on the dead transaction after a second."""
     try:
-        await client.admin.command("killSessions", [{"id": Binary(session_id, 4)}])
-    finally:
-        await client.close()
+        await asyncio.wait_for(write, 1.0)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def reap_the_dead(database: str, dead: bytes) -> None:
+    """What every live instance does at each renewal, with a lease short enough for a test."""
+    lease = SessionLease(bound_client()[database], lease_seconds=0.2)
+    lapsed = await lease.leases.find_one({"sessions": Binary(dead, 4)})
+    assert lapsed is not None  # the child named its session before its transaction
+    await asyncio.sleep(0.3)  # past the short lease
+    assert await lease.reap() == 1
+    assert await lease.leases.find_one({"_id": lapsed["_id"]}) is None
 
 
 async def test_a_create_killed_before_its_event_leaves_neither_and_its_retry_makes_one(
-    mongodb_url: str, models_db: str
+    models_db: str, mongodb_url: str, transactions: Transactions
 ) -> None:
     owner, key = PydanticObjectId(), f"key-{PydanticObjectId()}"
     dead = killed_between_write_and_event(mongodb_url, models_db, "create", owner, key)
     assert await TaskDocument.find({"owner_id": owner}).count() == 0
     assert await events_after(owner, 0) == []
 
-    await end_session(mongodb_url, dead)
     new = NewTask(owner_id=owner, title="made once")
-    first = await create_task(new, idempotency_key=key, now=datetime.now(UTC))
-    again = await create_task(new, idempotency_key=key, now=datetime.now(UTC))
+    assert await stuck(create_task(new, idempotency_key=key, now=NOW, transactions=transactions))
+    await reap_the_dead(models_db, dead)
+    first = await create_task(new, idempotency_key=key, now=NOW, transactions=transactions)
+    again = await create_task(new, idempotency_key=key, now=NOW, transactions=transactions)
     assert first.event is not None
     assert again.event is None
     assert again.task.id == first.task.id
@@ -111,14 +137,27 @@ async def test_a_create_killed_before_its_event_leaves_neither_and_its_retry_mak
 
 
 async def test_an_update_or_delete_killed_before_its_event_changes_nothing(
-    mongodb_url: str, models_db: str
+    models_db: str, mongodb_url: str, transactions: Transactions
 ) -> None:
     owner = PydanticObjectId()
     made = await create_task(
-        NewTask(owner_id=owner, title="kept"), idempotency_key=None, now=datetime.now(UTC)
+        NewTask(owner_id=owner, title="kept"),
+        idempotency_key=None,
+        now=NOW,
+        transactions=transactions,
     )
     task_id = made.task.id
     assert task_id is not None
+
+    def rename() -> Awaitable[object]:
+        return change_task(
+            task_id,
+            owner_id=owner,
+            changes={"title": "changed"},
+            expected_version=1,
+            now=NOW,
+            transactions=transactions,
+        )
 
     for operation in ("update", "delete"):
         dead = killed_between_write_and_event(
@@ -128,15 +167,10 @@ async def test_an_update_or_delete_killed_before_its_event_changes_nothing(
         assert stored is not None
         assert (stored.title, stored.version) == ("kept", 1), operation
         assert [e.type for e in await events_after(owner, 0)] == ["CREATED"], operation
-        await end_session(mongodb_url, dead)
+        assert await stuck(rename()), operation
+        await reap_the_dead(models_db, dead)
 
-    changed = await change_task(
-        task_id,
-        owner_id=owner,
-        changes={"title": "changed"},
-        expected_version=1,
-        now=datetime.now(UTC),
-    )
+    changed = await rename()
     assert isinstance(changed, Committed)
     assert changed.task.version == 2
     assert [e.type for e in await events_after(owner, 0)] == ["CREATED", "UPDATED"]
