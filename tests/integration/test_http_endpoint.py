@@ -49,6 +49,7 @@ def client(schema: SpySchema) -> httpx.AsyncClient:
         cache=ObjectCache(None, metrics=metrics),
         budget=Budget(None, local=LocalBuckets()),
         events=None,
+        transactions=None,
         persisted=PersistedQueries(None),  # no query is persisted here
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
