@@ -31,6 +31,7 @@ from uvicorn.supervisors import Multiprocess
 
 from auth.throttle import LocalCounters
 from cost.budget import Budget, LocalBuckets
+from cost.tiers import tiers_from
 from events.bus import EventBus
 from graphiql.page import graphiql_response, graphiql_routes
 from loaders.cache import ObjectCache
@@ -57,6 +58,7 @@ from storage.redis_guard import RedisGuard
 from storage.services import provide_services
 from storage.session_lease import SessionLease
 from storage.transactions import Transactions
+from transport.fast_lane import FastLane
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
 from transport.listener import ListenError, bind_listener, listen, listener_url
@@ -176,7 +178,15 @@ def create_app(settings: Settings) -> Starlette:
             process_metrics.close()
 
     schema = create_schema(settings)
-    http = GraphQLOverHttp(schema, graphiql=graphiql_response if settings.graphiql else None)
+    # Repeated cached reads skip Strawberry; only where the response cache answers them.
+    fast_lane = (
+        FastLane(tiers_from(settings.effective_cost_tiers))
+        if settings.cache_enabled and settings.response_cache_enabled
+        else None
+    )
+    http = GraphQLOverHttp(
+        schema, graphiql=graphiql_response if settings.graphiql else None, fast_lane=fast_lane
+    )
     websocket = GraphQLOverWebSocket(
         schema,
         graphql_ide=None,

@@ -32,7 +32,10 @@ class Charge:
 
 
 def bucket_key(caller: Caller) -> str:
-    return f"{KEY_PREFIX}{{{caller.key}}}"
+    """`tq:cost:user:{<id>}`: a user's bucket shares its Redis Cluster slot with the user's
+    cache entries (hash tag `{<id>}`), so one script can read a cached response and charge."""
+    kind, _, name = caller.key.partition(":")
+    return f"{KEY_PREFIX}{kind}:{{{name}}}"
 
 
 class LocalBuckets:

@@ -57,43 +57,51 @@ def decide(
     return BucketState(True, available, 0.0, tat - now), tat
 
 
-# KEYS[1]: the bucket. ARGV: mode, points, capacity, restore rate. The TAT is stored in
-# microseconds of Redis time and expires when the bucket would be full anyway.
-SCRIPT = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local mode = ARGV[1]
-local points = tonumber(ARGV[2])
-local per_point = 1000000 / tonumber(ARGV[4])
-local tolerance = tonumber(ARGV[3]) * per_point
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-if tat > now + tolerance then tat = now + tolerance end
-local allowed = 1
-local wait = 0
-if mode == 'charge' then
-  local new_tat = tat + points * per_point
-  if new_tat - now > tolerance then
-    allowed = 0
-    wait = new_tat - now - tolerance
-  else
-    tat = new_tat
+# The rule in Lua, on the bucket at `key`: `fits` points must fit for the charge to be
+# allowed, and `points` (at most `fits`) are taken; the TAT is stored in microseconds of Redis
+# time and expires when the bucket would be full anyway. Other scripts include it too (the
+# response fast lane charges with its cache read).
+LUA_FUNCTION = """
+local function gcra(key, mode, points, fits, capacity, rate)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local per_point = 1000000 / rate
+  local tolerance = capacity * per_point
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  if tat > now + tolerance then tat = now + tolerance end
+  local allowed = 1
+  local wait = 0
+  if mode == 'charge' then
+    if tat + fits * per_point - now > tolerance then
+      allowed = 0
+      wait = tat + fits * per_point - now - tolerance
+    else
+      tat = tat + points * per_point
+    end
+  elseif mode == 'refund' then
+    tat = math.max(tat - points * per_point, now)
   end
-elseif mode == 'refund' then
-  tat = math.max(tat - points * per_point, now)
-end
-if mode ~= 'peek' then
-  if tat > now then
-    local ttl_ms = math.ceil((tat - now) / 1000) + 1000
-    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', ttl_ms)
-  else
-    redis.call('DEL', KEYS[1])
+  if mode ~= 'peek' then
+    if tat > now then
+      local ttl_ms = math.ceil((tat - now) / 1000) + 1000
+      redis.call('SET', key, string.format('%.0f', tat), 'PX', ttl_ms)
+    else
+      redis.call('DEL', key)
+    end
   end
+  local available = (tolerance - (tat - now)) / per_point
+  return {allowed, string.format('%.6f', available), string.format('%.0f', wait),
+          string.format('%.0f', tat - now)}
 end
-local available = (tolerance - (tat - now)) / per_point
-return {allowed, string.format('%.6f', available), string.format('%.0f', wait),
-        string.format('%.0f', tat - now)}
 """
+
+# KEYS[1]: the bucket. ARGV: mode, points, capacity, restore rate.
+SCRIPT = (
+    LUA_FUNCTION
+    + "return gcra(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[2]), "
+    + "tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+)
 
 
 def state_from_reply(reply: list[object]) -> BucketState:

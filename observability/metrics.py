@@ -115,6 +115,12 @@ class TaskqlMetrics:
             ["kind", "result"],
             registry=families,
         )
+        self.fast_lane_answers = Counter(
+            "taskql_fast_lane_answers",
+            "HTTP operations answered by the fast lane: a cached response read and charged in "
+            "one Redis script, without GraphQL execution.",
+            registry=families,
+        )
         self.invalidations_delayed = Counter(
             "taskql_cache_invalidations_delayed",
             "Cache invalidations that waited for Redis to come back (entries retired then).",

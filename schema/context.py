@@ -53,6 +53,8 @@ class Context:
     charge: Charge | None = None
     # Requested and actual cost once priced, for the operation's log line.
     cost_report: tuple[int, int] | None = None
+    # What the response cache keeps this operation's response under, when it keeps it.
+    response_digest: str | None = None
     # Websockets only: the `connection_init` payload, and how to close the connection
     # (with a close code) when its token expires or a subscriber falls too far behind.
     connection_params: dict[str, object] | None = None

@@ -263,7 +263,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         lambda: QueryCost(model=model, tiers=tiers),
     ]
     if settings.response_cache_enabled:
-        extensions.append(ResponseCache)
+        extensions.append(lambda: ResponseCache(model=model))
     schema = TaskqlSchema(
         query=Query,
         mutation=Mutation,

@@ -25,6 +25,7 @@ from observability.metrics import TaskqlMetrics
 from schema.context import Context
 from transport.body import MAX_BODY_BYTES, BodyTooLarge, read_limited_body
 from transport.context import create_context, request_id_of
+from transport.fast_lane import FastLane
 from transport.media import MediaType, prefers_html, response_media_type
 from transport.payload import (
     BatchSizeRefused,
@@ -49,9 +50,16 @@ PageRenderer = Callable[[Request], Response]
 
 
 class GraphQLOverHttp:
-    def __init__(self, schema: strawberry.Schema, *, graphiql: PageRenderer | None) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        *,
+        graphiql: PageRenderer | None,
+        fast_lane: FastLane | None = None,
+    ) -> None:
         self.schema = schema
         self.graphiql = graphiql
+        self.fast_lane = fast_lane
 
     async def handle(self, request: Request) -> Response:
         accept = request.headers.get("accept")
@@ -125,9 +133,14 @@ class GraphQLOverHttp:
             if error.code == "BAD_USER_INPUT":
                 return refusal(error.message, code=error.code, status=400, field=error.field)
             return _request_error(error.message, code=error.code, media_type=media_type)
-        executed = await self._execute(
-            resolved.operation, context=context, allowed=allowed, media_type=media_type
-        )
+        fast_lane = self.fast_lane
+        executed = await fast_lane.answer(resolved.operation, context) if fast_lane else None
+        if executed is None:
+            executed = await self._execute(
+                resolved.operation, context=context, allowed=allowed, media_type=media_type
+            )
+            if fast_lane is not None:
+                fast_lane.learn(resolved.operation, context, executed)
         query = resolved.operation.query
         if resolved.register and query and not DOCUMENT_REFUSED.intersection(executed.codes):
             await persisted.register(resolved.register, query)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, OperationType
+from starlette.datastructures import MutableHeaders
 from strawberry.extensions import SchemaExtension
 
 from cost.actual import actual_cost
@@ -70,7 +71,7 @@ class QueryCost(SchemaExtension):
             self.actual = requested
             yield
             return
-        if _validate_only(context):
+        if validate_only(context):
             # Priced, not run: the response carries the price and no data.
             self.execution_context.result = ExecutionResult(data=None, errors=None)
             yield
@@ -113,23 +114,8 @@ class QueryCost(SchemaExtension):
             context.metrics.query_cost.labels(kind="actual").observe(self.actual)
             context.cost_report = (requested, self.actual)
         if context.response_headers is not None:
-            policy = f'"{tier.name}";q={_number(tier.capacity)};w={math.ceil(tier.refill_seconds)}'
-            context.response_headers["RateLimit-Policy"] = policy
-            context.response_headers["RateLimit"] = (
-                f'"{tier.name}";r={state.remaining};t={math.ceil(state.full_after)}'
-            )
-        return {
-            "cost": {
-                "requestedQueryCost": requested,
-                "actualQueryCost": self.actual,
-                "maximumQueryCost": _number(tier.max_query),
-                "throttleStatus": {
-                    "maximumAvailable": _number(tier.capacity),
-                    "currentlyAvailable": state.remaining,
-                    "restoreRate": tier.restore_rate,
-                },
-            }
-        }
+            rate_limit_headers(context.response_headers, tier, state)
+        return cost_extensions(tier, requested=requested, actual=self.actual, state=state)
 
     def _operation(self) -> Operation | None:
         execution = self.execution_context
@@ -191,7 +177,31 @@ class SubscriptionAdmission:
             )
 
 
-def _validate_only(context: Context) -> bool:
+def cost_extensions(
+    tier: Tier, *, requested: int, actual: int, state: BucketState
+) -> dict[str, Any]:
+    """The response's `extensions` (CONTRACT.md: `cost`)."""
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "maximumQueryCost": _number(tier.max_query),
+            "throttleStatus": {
+                "maximumAvailable": _number(tier.capacity),
+                "currentlyAvailable": state.remaining,
+                "restoreRate": tier.restore_rate,
+            },
+        }
+    }
+
+
+def rate_limit_headers(headers: MutableHeaders, tier: Tier, state: BucketState) -> None:
+    policy = f'"{tier.name}";q={_number(tier.capacity)};w={math.ceil(tier.refill_seconds)}'
+    headers["RateLimit-Policy"] = policy
+    headers["RateLimit"] = f'"{tier.name}";r={state.remaining};t={math.ceil(state.full_after)}'
+
+
+def validate_only(context: Context) -> bool:
     headers = getattr(context.request, "headers", None)
     value = headers.get(VALIDATE_HEADER, "") if headers is not None else ""
     return value.strip().lower() == "validate"

@@ -4,7 +4,9 @@ A repeated query skips execution: its response comes back in one Redis round tri
 live under the owner's generation, exactly like the object cache's lists and counts: every
 write of the owner's tasks replaces the generation, so no response computed before a write
 is served after it, on any instance. The operation is still priced and charged (its actual
-cost is walked on the cached response, so it matches an executed one).
+cost is walked on the cached response, so it matches an executed one). An entry is the
+response's actual cost, `|`, its `data`: the HTTP fast lane (transport/fast_lane.py) charges
+that cost in the same script that reads the entry.
 
 Only operations whose root fields read the viewer's own data are kept (`rateLimit` changes
 with every call), only responses without errors, and only when the operation's variables and
@@ -27,6 +29,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from cost.actual import actual_cost
+from cost.model import CostModel
+from cost.operation import Operation
 from loaders.cache_keys import CacheKeys, CacheKind
 from schema.context import Context
 
@@ -38,7 +43,27 @@ def response_key(keys: CacheKeys, owner: PydanticObjectId, digest: str) -> str:
     return keys.response(owner, digest)
 
 
+def response_digest(query: str, operation_name: str | None, variables: object) -> str:
+    """What a response is kept under, besides its owner: document, operation name, variables."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(query.encode())
+    digest.update(b"\0" + (operation_name or "").encode() + b"\0")
+    digest.update(orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def response_entry(actual: int, data: bytes) -> bytes:
+    return b"%d|" % actual + data
+
+
+def entry_data(entry: bytes) -> bytes:
+    return entry.partition(b"|")[2]
+
+
 class ResponseCache(SchemaExtension):
+    def __init__(self, *, model: CostModel) -> None:
+        self.model = model
+
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context = execution.context
@@ -50,7 +75,7 @@ class ResponseCache(SchemaExtension):
             CacheKind.RESPONSE, item, key_of=response_key
         )
         if payload is not None:
-            execution.result = ExecutionResult(data=orjson.loads(payload))
+            execution.result = ExecutionResult(data=orjson.loads(entry_data(payload)))
             yield
             return
         yield
@@ -64,7 +89,7 @@ class ResponseCache(SchemaExtension):
             await context.cache.keep_owned_entry(
                 CacheKind.RESPONSE,
                 item,
-                orjson.dumps(result.data),
+                response_entry(self._actual(result.data), orjson.dumps(result.data)),
                 generation=generation,
                 key_of=response_key,
             )
@@ -78,11 +103,23 @@ class ResponseCache(SchemaExtension):
         operation = get_operation_ast(document, execution._provided_operation_name)
         if operation is None or not _reads_own_data(operation):
             return None
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(execution.query.encode())
-        digest.update(b"\0" + (execution._provided_operation_name or "").encode() + b"\0")
-        digest.update(orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS))
-        return context.viewer_id, digest.hexdigest()
+        digest = response_digest(
+            execution.query, execution._provided_operation_name, execution.variables
+        )
+        context.response_digest = digest
+        return context.viewer_id, digest
+
+    def _actual(self, data: dict[str, object]) -> int:
+        """The cost an execution of this operation reports for `data` (QueryCost's walk)."""
+        execution = self.execution_context
+        assert execution.graphql_document is not None
+        operation = Operation(
+            execution.schema._schema,
+            execution.graphql_document,
+            operation_name=execution.operation_name,
+            variables=execution.variables,
+        )
+        return actual_cost(operation, self.model, data=data)
 
 
 def _result_of(extension: SchemaExtension) -> object:

@@ -238,8 +238,8 @@ async def test_the_key_is_hash_tagged_with_a_ttl_bounded_by_the_time_to_full(
 ) -> None:
     caller = new_caller(capacity=20, restore_rate=10)
     key = bucket_key(caller)
-    assert key == f"tq:cost:{{{caller.key}}}"
-    assert re.fullmatch(r"tq:cost:\{user:[0-9a-f]{32}\}", key)
+    assert re.fullmatch(r"tq:cost:user:\{[0-9a-f]{32}\}", key)
+    assert key == f"tq:cost:user:{{{caller.key.removeprefix('user:')}}}"
     assert await budget.peek(caller) == BucketState(True, 20.0, 0.0, 0.0)
     assert await redis.exists(key) == 0  # peeking creates nothing
 
