@@ -58,6 +58,7 @@ from storage.redis_guard import RedisGuard
 from storage.services import provide_services
 from storage.session_lease import SessionLease
 from storage.transactions import Transactions
+from transport.fast_front import FastFront
 from transport.fast_lane import FastLane
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
 from transport.http import GraphQLOverHttp
@@ -202,7 +203,10 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if settings.graphiql:
         routes.extend(graphiql_routes())
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[cors(settings)])
+    # Outermost but for Starlette's error handling: a fast-lane answer skips the rest.
+    middleware = [Middleware(FastFront, lane=fast_lane)] if fast_lane is not None else []
+    middleware.append(cors(settings))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def allowed_origins(settings: Settings) -> tuple[str, ...]:
@@ -278,6 +282,8 @@ def _serve_on(listener: socket.socket, settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # The client's address comes from TASKQL_TRUSTED_PROXIES alone (schema/client_address.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     if settings.workers > 1:

@@ -47,3 +47,14 @@ async def run_pipeline(
                 raise
             await load_scripts(client, scripts)
     raise AssertionError("unreachable")
+
+
+async def run_script(
+    client: RedisClient, script: LuaScript, *, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """One script alone, by its SHA (loaded on every master first when a node lacks it)."""
+    try:
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        await load_scripts(client, [script])
+        return await client.evalsha(script.sha, len(keys), *keys, *args)

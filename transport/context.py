@@ -47,8 +47,11 @@ def authenticate(authorization: str | None, *, settings: Settings) -> Viewer:
 
 
 def request_id_of(connection: HTTPConnection) -> str:
+    return request_id_from(connection.headers.get("x-request-id", ""))
+
+
+def request_id_from(sent: str) -> str:
     """The caller's X-Request-ID when it sent a sane one, else a new id."""
-    sent = connection.headers.get("x-request-id", "")
     if 0 < len(sent) <= 128 and sent.isprintable():
         return sent
     return uuid.uuid4().hex

@@ -12,13 +12,16 @@ share the user's hash tag (one Cluster slot).
 
 Anything else takes the full path, which answers exactly as before: a request not seen yet,
 a miss, a refused charge (the full path refuses it with THROTTLED), Redis away (the full path
-falls back to the process's buckets), `GraphQL-Cost: validate`, a cost over the tier's limit.
+falls back to the process's buckets), a cost over the tier's limit, and what the middleware
+in front (transport/fast_front.py) does not bring here (`GraphQL-Cost: validate`, a batch, a
+GET, a persisted-query hash, a browser's CORS request).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,13 +30,14 @@ from beanie import PydanticObjectId
 from cost.budget import bucket_key
 from cost.gcra import LUA_FUNCTION, state_from_reply
 from cost.tiers import Tier, caller_for
+from loaders.cache import ObjectCache
 from loaders.cache_keys import CacheKeys, CacheKind
 from schema.context import Context
-from schema.extensions.query_cost import cost_extensions, rate_limit_headers, validate_only
+from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest
 from storage.redis import RedisClient
-from storage.redis_scripts import LuaScript, run_pipeline
-from transport.payload import OperationRequest
+from storage.redis_scripts import LuaScript, run_script
+from transport.context import Viewer
 from transport.results import Outcome
 
 DEFAULT_CAPACITY = 10_000
@@ -85,12 +89,20 @@ class KnownReads:
         return len(self._requested)
 
 
+@dataclass(frozen=True)
+class FastAnswer:
+    body: bytes  # the whole response
+    rate_limit: tuple[str, str]  # the RateLimit-Policy and RateLimit headers
+    requested: int
+    actual: int
+
+
 class FastLane:
     def __init__(self, tiers: Mapping[str, Tier], *, capacity: int = DEFAULT_CAPACITY) -> None:
         self.tiers = tiers
         self.known = KnownReads(capacity)
 
-    def learn(self, operation: OperationRequest, context: Context, executed: Outcome) -> None:
+    def learn(self, context: Context, executed: Outcome) -> None:
         """After the full path: a read whose response the cache keeps is taken here next time."""
         if (
             context.response_digest is None
@@ -102,57 +114,48 @@ class FastLane:
             return
         self.known.put(context.response_digest, context.cost_report[0])
 
-    async def answer(self, operation: OperationRequest, context: Context) -> Outcome | None:
+    async def answer(
+        self,
+        *,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        viewer: Viewer,
+        cache: ObjectCache,
+    ) -> FastAnswer | None:
         """The cached response, charged; None: take the full path."""
-        owner = context.viewer_id
+        owner = viewer.id
         if owner is None:
             return None
-        if operation.query is None or validate_only(context):
-            return None
-        digest = response_digest(operation.query, operation.operation_name, operation.variables)
+        digest = response_digest(query, operation_name, variables)
         requested = self.known.get(digest)
         if requested is None:
             return None
-        caller = caller_for(
-            self.tiers,
-            user_id=str(owner),
-            user_tier=context.viewer_tier,
-            address=context.client_address,
-        )
+        caller = caller_for(self.tiers, user_id=str(owner), user_tier=viewer.tier, address="")
         tier = caller.tier
         if requested > tier.max_query:
             return None
         bucket = bucket_key(caller)
 
         async def read_and_charge(redis: RedisClient, keys: CacheKeys) -> list[Any]:
-            def build(pipe: Any) -> None:
-                HIT.queue(
-                    pipe,
+            return list(
+                await run_script(
+                    redis,
+                    HIT,
                     keys=[keys.generation(owner), keys.response(owner, digest), bucket],
                     args=[keys.stamp(b""), requested, tier.capacity, tier.restore_rate],
                 )
+            )
 
-            (reply,) = await run_pipeline(redis, build, scripts=[HIT])
-            return list(reply)
-
-        reply = await context.cache.connection.call([_route(owner)], read_and_charge)
+        reply = await cache.connection.call([_route(owner)], read_and_charge)
         if not reply or int(reply[0]) != 1:
             return None
         state = state_from_reply(reply[1:5])
         actual = int(reply[5])
-        context.cache.counted_hit(CacheKind.RESPONSE)
-        context.metrics.fast_lane_answers.inc()
-        context.operation_type = "query"
-        context.cost_report = (requested, actual)
-        context.metrics.query_cost.labels(kind="requested").observe(requested)
-        context.metrics.query_cost.labels(kind="actual").observe(actual)
-        if context.response_headers is not None:
-            rate_limit_headers(context.response_headers, tier, state)
-        body = {
-            "data": orjson.Fragment(reply[6]),
-            "extensions": cost_extensions(tier, requested=requested, actual=actual, state=state),
-        }
-        return Outcome(body=body, status=200)
+        cache.counted_hit(CacheKind.RESPONSE)
+        extensions = cost_extensions(tier, requested=requested, actual=actual, state=state)
+        body = orjson.dumps({"data": orjson.Fragment(reply[6]), "extensions": extensions})
+        return FastAnswer(body, rate_limit_values(tier, state), requested, actual)
 
 
 def _route(owner: PydanticObjectId) -> str:

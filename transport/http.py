@@ -133,14 +133,11 @@ class GraphQLOverHttp:
             if error.code == "BAD_USER_INPUT":
                 return refusal(error.message, code=error.code, status=400, field=error.field)
             return _request_error(error.message, code=error.code, media_type=media_type)
-        fast_lane = self.fast_lane
-        executed = await fast_lane.answer(resolved.operation, context) if fast_lane else None
-        if executed is None:
-            executed = await self._execute(
-                resolved.operation, context=context, allowed=allowed, media_type=media_type
-            )
-            if fast_lane is not None:
-                fast_lane.learn(resolved.operation, context, executed)
+        executed = await self._execute(
+            resolved.operation, context=context, allowed=allowed, media_type=media_type
+        )
+        if self.fast_lane is not None:
+            self.fast_lane.learn(context, executed)
         query = resolved.operation.query
         if resolved.register and query and not DOCUMENT_REFUSED.intersection(executed.codes):
             await persisted.register(resolved.register, query)

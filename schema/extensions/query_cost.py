@@ -196,9 +196,13 @@ def cost_extensions(
 
 
 def rate_limit_headers(headers: MutableHeaders, tier: Tier, state: BucketState) -> None:
+    headers["RateLimit-Policy"], headers["RateLimit"] = rate_limit_values(tier, state)
+
+
+def rate_limit_values(tier: Tier, state: BucketState) -> tuple[str, str]:
+    """The `RateLimit-Policy` and `RateLimit` headers' values."""
     policy = f'"{tier.name}";q={_number(tier.capacity)};w={math.ceil(tier.refill_seconds)}'
-    headers["RateLimit-Policy"] = policy
-    headers["RateLimit"] = f'"{tier.name}";r={state.remaining};t={math.ceil(state.full_after)}'
+    return policy, f'"{tier.name}";r={state.remaining};t={math.ceil(state.full_after)}'
 
 
 def validate_only(context: Context) -> bool:
