@@ -14,7 +14,13 @@ from typing import Any, Literal
 from beanie import PydanticObjectId
 from pymongo import ASCENDING, DESCENDING
 
-from models.task import PRIORITY_RANK, TaskDocument, TaskPriorityValue, TaskStatusValue
+from models.task import (
+    PRIORITY_RANK,
+    TaskDocument,
+    TaskPriorityValue,
+    TaskStatusValue,
+    fields_of,
+)
 
 SortField = Literal["CREATED_AT", "UPDATED_AT", "DUE_AT", "PRIORITY", "TITLE"]
 SortValue = datetime | int | str | None
@@ -87,8 +93,8 @@ def sort_value(document: TaskDocument, field: SortField) -> SortValue:
 
 
 def keyset_of(document: TaskDocument, sort: TaskSort) -> Keyset:
-    assert document.id is not None
-    return Keyset(value=sort_value(document, sort.field), id=document.id)
+    values = fields_of(document)
+    return Keyset(value=values[STORED_FIELD[sort.field]], id=values["id"])
 
 
 def literal_pattern(text: str) -> str:

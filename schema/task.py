@@ -13,8 +13,16 @@ from typing import cast
 import strawberry
 from beanie import PydanticObjectId
 
-from models.task import TaskDocument
-from models.task_query import BoundaryProbe, Keyset, Side, TaskFilterSpec, TaskPageQuery, keyset_of
+from models.task import TaskDocument, fields_of
+from models.task_query import (
+    BoundaryProbe,
+    Keyset,
+    Side,
+    TaskFilterSpec,
+    TaskPageQuery,
+    TaskSort,
+    keyset_of,
+)
 from models.task_reads import StatusCounts, TaskPage
 from models.user import UserProfile
 from schema.context import Info
@@ -53,6 +61,10 @@ __all__ = [
     "task_connection",
 ]
 
+# Stored value to enum member without Enum's call machinery (50 tasks a page, two each).
+_STATUSES = {member.value: member for member in TaskStatus}
+_PRIORITIES = {member.value: member for member in TaskPriority}
+
 
 @strawberry.type(description="A to-do item, owned by one user.")
 class Task(Node):
@@ -72,14 +84,14 @@ class Task(Node):
         description="Increments on every change; pass it back as expectedVersion to update safely."
     )
     owner_id: strawberry.Private[PydanticObjectId]
-    # Set when the owner was loaded with the task (a page's tasks share their owner).
-    owner_profile: strawberry.Private[UserProfile | None] = None
+    # Set when the owner was loaded with the task (a page's tasks share one User).
+    owner_user: strawberry.Private[User | None] = None
 
     @strawberry.field(description="The user the task belongs to.")
     def owner(self, info: Info) -> User:
-        if self.owner_profile is not None:
+        if self.owner_user is not None:
             # Already loaded: answered without a coroutine per task.
-            return User.from_profile(self.owner_profile)
+            return self.owner_user
         # An awaitable, which the executor awaits like an async resolver's result.
         return cast("User", self._load_owner(info))
 
@@ -90,29 +102,35 @@ class Task(Node):
         return User.from_profile(profile)
 
     @classmethod
-    def from_document(cls, document: TaskDocument, *, owner: UserProfile | None = None) -> Task:
-        assert document.id is not None
+    def from_document(cls, document: TaskDocument, *, owner: User | None = None) -> Task:
+        values = fields_of(document)
         return cls(
-            id=encode_global_id("Task", document.owner_id, document.id),
-            title=document.title,
-            description=document.description,
-            status=TaskStatus(document.status),
-            priority=TaskPriority(document.priority),
-            tags=list(document.tags),
-            due_at=document.due_at,
-            created_at=document.created_at,
-            updated_at=document.updated_at,
-            version=document.version,
-            owner_id=document.owner_id,
-            owner_profile=owner,
+            id=encode_global_id("Task", values["owner_id"], values["id"]),
+            title=values["title"],
+            description=values["description"],
+            status=_STATUSES[values["status"]],
+            priority=_PRIORITIES[values["priority"]],
+            tags=list(values["tags"]),
+            due_at=values["due_at"],
+            created_at=values["created_at"],
+            updated_at=values["updated_at"],
+            version=values["version"],
+            owner_id=values["owner_id"],
+            owner_user=owner,
         )
 
 
 # The edge wrapper is free: selecting `edges { node }` costs what `nodes` does.
 @strawberry.type(description="One task in a page, with its position.", directives=[FREE])
 class TaskEdge:
-    cursor: str = strawberry.field(description="Opaque: pass it as after or before.")
+    @strawberry.field(description="Opaque: pass it as after or before.")
+    def cursor(self) -> str:
+        return encode_cursor(self.keyset, sort=self.sort)
+
     node: Task = strawberry.field(description="The task.")
+    # Encoded only when selected: a page's pageInfo needs its two ends at most.
+    keyset: strawberry.Private[Keyset]
+    sort: strawberry.Private[TaskSort]
 
 
 @strawberry.type(description="Where a page sits in the whole list.")
@@ -177,10 +195,12 @@ class TaskConnection:
     def from_page(
         cls, query: TaskPageQuery, page: TaskPage, *, owner: UserProfile | None = None
     ) -> TaskConnection:
+        owner_user = User.from_profile(owner) if owner is not None else None
         edges = [
             TaskEdge(
-                cursor=encode_cursor(keyset_of(document, query.sort), sort=query.sort),
-                node=Task.from_document(document, owner=owner),
+                node=Task.from_document(document, owner=owner_user),
+                keyset=keyset_of(document, query.sort),
+                sort=query.sort,
             )
             for document in page.documents
         ]
@@ -206,8 +226,8 @@ class TaskConnection:
             previous_probe=None
             if query.backward and page.has_more
             else probe(query.after, "before"),
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=edges[0].cursor() if edges else None,
+            end_cursor=edges[-1].cursor() if edges else None,
         )
         return cls(
             edges=edges,
