@@ -53,7 +53,7 @@ class FastFront:
     async def _answered(
         self, scope: Scope, headers: dict[bytes, bytes], body: bytes, send: Send, *, started: float
     ) -> bool:
-        operation = _operation(headers, body)
+        operation = _operation(body)
         if operation is None:
             return False
         query, operation_name, variables = operation
@@ -141,9 +141,7 @@ def _replaying(body: bytes, more_body: bool, receive: Receive) -> Receive:
     return replayed
 
 
-def _operation(
-    headers: dict[bytes, bytes], body: bytes
-) -> tuple[str, str | None, dict[str, Any] | None] | None:
+def _operation(body: bytes) -> tuple[str, str | None, dict[str, Any] | None] | None:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
