@@ -48,11 +48,13 @@ typecheck: $(STAMP)
 bench: $(STAMP) $(ASSETS_STAMP)
 	$(BIN)/python bench/harness.py $(BENCH_ARGS)
 
-# What the Redis object cache is worth, in about a minute: MongoDB commands per request and
-# requests per second warm vs. cold vs. cache disabled (options: BENCH_ARGS="--rounds 5";
-# `.venv/bin/python bench/cache.py --help`).
+# What the Redis object cache is worth, in about two minutes: the harness's cache scenarios
+# (bench/cache.py) on taskql and taskql-nocache: one request's MongoDB commands and cache
+# lookups, req/s warm vs. cold vs. cache disabled (BENCH_ARGS="--repeats 5" overrides any option).
 bench-cache: $(STAMP) $(ASSETS_STAMP)
-	$(BIN)/python bench/cache.py $(BENCH_ARGS)
+	$(BIN)/python bench/harness.py --candidates taskql,taskql-nocache \
+		--scenarios cache-read,cache-cold --users 21 --tasks-per-user 200 --connections 10 \
+		--warmup 1 --duration 5 --repeats 3 --output bench/results/cache.md $(BENCH_ARGS)
 
 # What query-cost pricing adds to one operation, in under a minute: microseconds for pricing,
 # the budget in Redis, schema.execute (BENCH_ARGS="--repeats 9"; `bench/pricing.py --help`).

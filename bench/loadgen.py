@@ -1,188 +1,270 @@
-"""A closed-loop HTTP/1.1 load generator: N keep-alive connections, each sending its next
-request as soon as the previous answer is in, for a fixed time.
+"""The in-process load generators, for what wrk cannot do: keep-alive HTTP/1.1 connections in a
+closed loop with a step before each request (cache-cold retires the caller's cache entries),
+and the client side of websockets for graphql-transport-ws (bench/subscriptions.py).
 
-Two clients: `raw` (default) writes prepared request bytes to an asyncio stream and reads the
-answer by its Content-Length; `httpx` sends the same requests through one `httpx.AsyncClient`
-with N pooled connections. The load generator shares the CPU with the servers it measures, so
-its own cost matters: `LoadResult.client_cpu` is what this process spent (process CPU time).
+Both write prepared bytes to raw sockets and parse answers in place: on a 2-core machine httpx
+cost about 2.5 ms of CPU per request against 0.3-0.5 ms, and the websockets library about 50 µs
+per event against 30, CPU taken from the servers measured when they share it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, cast
+from urllib.parse import urlsplit
 
-import httpx
+from scenarios import Call, disagreement
+from stats import percentile
+from wrk import WrkResult
 
-CLIENTS = ("raw", "httpx")
-
-
-@dataclass(frozen=True)
-class Request:
-    """One prepared POST; `key` names what its answer must equal (see `run_load`)."""
-
-    key: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def wire(self, host: str) -> bytes:
-        lines = [f"POST {self.path} HTTP/1.1", f"Host: {host}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
-        lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-@dataclass
-class LoadResult:
-    requests: int = 0
-    failures: int = 0
-    first_failure: str = ""
-    seconds: float = 0.0
-    client_cpu: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, fraction: float) -> float:
-        """Nearest-rank percentile of the latencies, in seconds."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+def _address(base_url: str) -> tuple[str, int]:
+    parts = urlsplit(base_url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
-class Sender(Protocol):
-    async def send(self, request: Request) -> tuple[int, bytes]: ...
-    async def close(self) -> None: ...
+class Http:
+    """One keep-alive HTTP/1.1 connection POSTing to /graphql; answers carry a Content-Length."""
 
+    def __init__(self, base_url: str) -> None:
+        self.host, self.port = _address(base_url)
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.wire: dict[tuple[str, bytes], bytes] = {}
 
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection; answers must carry a Content-Length."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.authority = f"{host}:{port}"
-        self._wire: dict[Request, bytes] = {}
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def send(self, request: Request) -> tuple[int, bytes]:
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._streams
-        wire = self._wire.get(request)
-        if wire is None:
-            wire = self._wire[request] = request.wire(self.authority)
+    async def post(self, authorization: str, body: bytes) -> tuple[int, bytes]:
+        if (wire := self.wire.get((authorization, body))) is None:
+            head = f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            head += f"Authorization: {authorization}\r\n" if authorization else ""
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            wire = self.wire[(authorization, body)] = head.encode() + body
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        elif self.streams[0].at_eof():  # the server closed it while idle (uvicorn: after 5 s)
+            await self.close()
+            return await self.post(authorization, body)
+        reader, writer = self.streams
         try:
             writer.write(wire)
             head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = _content_length(head)
-            body = await reader.readexactly(length)
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    return int(head[9:12]), await reader.readexactly(int(value))
+            raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
         except BaseException:
             await self.close()  # a broken exchange leaves the stream unusable
             raise
-        return status, body
 
     async def close(self) -> None:
-        if self._streams is not None:
-            writer = self._streams[1]
-            self._streams = None
+        if self.streams is not None:
+            writer, self.streams = self.streams[1], None
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
 
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
+async def closed_loop(
+    base_url: str,
+    plans: Sequence[Sequence[Call]],
+    seconds: float,
+    references: Mapping[Call, bytes],
+    *,
+    before_each: Callable[[Call], Awaitable[None]],
+) -> WrkResult:
+    """One connection per plan, each sending its next call as soon as the last is answered, in
+    turn, for `seconds`. Every answer is checked against taskql's (scenarios.disagreement)."""
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+
+    async def connection(plan: Sequence[Call], deadline: float) -> None:
+        http, sent = Http(base_url), 0
+        try:
+            while time.perf_counter() < deadline:
+                call, sent = plan[sent % len(plan)], sent + 1
+                await before_each(call)
+                began = time.perf_counter()
+                try:
+                    status, body = await http.post(call.authorization, call.body)
+                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    errors["socket"] += 1
+                    continue
+                latencies.append(time.perf_counter() - began)
+                reason = disagreement(references.get(call), body, status=status)
+                if reason is not None:
+                    errors["status" if status != 200 else reason.partition(":")[0]] += 1
+        finally:
+            await http.close()
+
+    began = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for plan in filter(None, plans):
+            group.create_task(connection(plan, began + seconds))
+    # The answers in flight at the deadline count, and so does the time they took.
+    elapsed = time.perf_counter() - began
+    ordered = sorted(1000 * latency for latency in latencies)
+    return WrkResult(
+        requests=len(ordered),
+        seconds=elapsed,
+        p50_ms=percentile(ordered, 0.50),
+        p90_ms=percentile(ordered, 0.90),
+        p99_ms=percentile(ordered, 0.99),
+        max_ms=ordered[-1] if ordered else 0.0,
+        read_errors=errors.pop("socket", 0),
+        non_2xx=errors.pop("status", 0),
+        graphql_errors=errors.pop("errors", 0),
+        wrong=sum(errors.values()),
+    )
 
 
-class HttpxSender:
-    """All connections' requests through one shared client (its pool holds N connections)."""
+class WebSocket(asyncio.Protocol):
+    """The client side of RFC 6455, just enough for one graphql-transport-ws socket: text frames,
+    ping/pong, close, and permessage-deflate (RFC 7692) on received messages when offered.
+    Each message goes to `on_message` with the time its bytes reached this event loop."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(
+        self,
+        on_message: Callable[[bytes, float], None],
+        on_close: Callable[[int | None], None],
+        *,
+        deflate: bool,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.on_message, self.on_close, self.deflate = on_message, on_close, deflate
+        self.key = base64.b64encode(secrets.token_bytes(16))
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.fragments: list[bytes] = []
+        self.compressed = False  # the message being reassembled
+        self.inflater: Any = None  # once the server agreed to deflate
+        self.closing = False  # this side closed it
+        self.handshake = b""
+        self.subprotocol = ""
 
-    async def send(self, request: Request) -> tuple[int, bytes]:
-        reply = await self.client.post(request.path, content=request.body, headers=request.headers)
-        return reply.status_code, reply.content
+    async def open(self, base_url: str, subprotocol: str) -> None:
+        host, port = _address(base_url)
+        self.subprotocol = subprotocol
+        lines = ["GET /graphql HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket"]
+        lines += ["Connection: Upgrade", f"Sec-WebSocket-Key: {self.key.decode()}"]
+        lines += ["Sec-WebSocket-Version: 13", f"Sec-WebSocket-Protocol: {subprotocol}"]
+        if self.deflate:
+            lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+        self.handshake = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        await asyncio.get_running_loop().create_connection(lambda: self, host, port)
+        await self.upgraded
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.handshake)
+
+    def data_received(self, data: bytes) -> None:
+        at = time.perf_counter()
+        self.buffer += data
+        if not self.upgraded.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status, *lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+            del self.buffer[: end + 4]
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (s.partition(":") for s in lines)
+            }
+            accept = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest()).decode()  # noqa: S324 -- RFC 6455
+            expected = {"sec-websocket-accept": accept, "sec-websocket-protocol": self.subprotocol}
+            if " 101 " not in f"{status} " or any(headers.get(k) != v for k, v in expected.items()):
+                self.upgraded.set_exception(ConnectionError(f"no upgrade: {status} {headers}"))
+                self.abort()
+                return
+            if "permessage-deflate" in headers.get("sec-websocket-extensions", ""):
+                self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            self.upgraded.set_result(None)
+        self._read_frames(at)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.upgraded.done():
+            self.upgraded.set_exception(ConnectionError(f"lost before the upgrade: {exc}"))
+        self.on_close(None)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def _read_frames(self, at: float) -> None:
+        buffer, offset, size = self.buffer, 0, len(self.buffer)
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length, head = second & 0x7F, 2
+            if length >= 126:
+                head = 4 if length == 126 else 10
+                if size - offset < head:
+                    break
+                length = int.from_bytes(buffer[offset + 2 : offset + head], "big")
+            if second & 0x80:  # a server never masks: a broken stream
+                self.abort()
+                return
+            if size - offset < head + length:
+                break
+            payload = bytes(buffer[offset + head : offset + head + length])
+            offset += head + length
+            self._frame(first, payload, at)
+        del buffer[:offset]
+
+    def _frame(self, first: int, payload: bytes, at: float) -> None:
+        opcode = first & 0x0F
+        if opcode in (0x0, 0x1, 0x2):
+            if opcode:
+                self.compressed = bool(first & 0x40)
+            self.fragments.append(payload)
+            if first & 0x80:  # the final fragment
+                message = b"".join(self.fragments)
+                self.fragments.clear()
+                if self.compressed and self.inflater is not None:
+                    message = self.inflater.decompress(message + b"\x00\x00\xff\xff")
+                self.on_message(message, at)
+        elif opcode == 0x8:
+            self.on_close(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005)
+            if not self.closing:
+                self._send(0x8, payload[:2])
+            if self.transport is not None:
+                self.transport.close()
+        elif opcode == 0x9:
+            self._send(0xA, payload)
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        size = len(payload)
+        if size < 126:
+            head = bytes([0x80 | opcode, 0x80 | size])
+        elif size < 1 << 16:
+            head = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+        else:
+            head = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
+        key = secrets.token_bytes(4)
+        masked = int.from_bytes(payload, "big") ^ int.from_bytes(
+            (key * (size // 4 + 1))[:size], "big"
+        )
+        self.transport.write(head + key + masked.to_bytes(size, "big"))
+
+    def send(self, data: bytes) -> None:
+        self._send(0x1, data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
     async def close(self) -> None:
-        return
-
-
-def answer_of(body: bytes) -> bytes:
-    """A GraphQL response without its trailing `extensions` (orjson writes them last)."""
-    return body.split(b',"extensions":', 1)[0]
-
-
-async def run_load(
-    *,
-    base_url: str,
-    plans: Sequence[Sequence[Request]],
-    duration: float,
-    expected: dict[str, bytes],
-    before_each: Callable[[Request], Awaitable[None]] | None = None,
-    client: str = "raw",
-) -> LoadResult:
-    """One connection per plan, each cycling through its requests until `duration` is up.
-
-    An answer counts as a failure unless it is a 200 whose body equals `expected[key]` byte
-    for byte, up to its `extensions` (the query cost's bucket moves from answer to
-    answer). `before_each` runs before each request, outside its latency.
-    """
-    answers = {key: answer_of(body) for key, body in expected.items()}
-    url = httpx.URL(base_url)
-    host, port = url.host, url.port or 80
-    shared = httpx.AsyncClient(
-        base_url=base_url,
-        timeout=30.0,
-        limits=httpx.Limits(max_connections=len(plans), max_keepalive_connections=len(plans)),
-    )
-    senders: list[Sender] = [
-        HttpxSender(shared) if client == "httpx" else RawConnection(host, port) for _ in plans
-    ]
-    result = LoadResult()
-
-    async def connection(sender: Sender, plan: Sequence[Request], deadline: float) -> None:
-        sent = 0
-        while time.perf_counter() < deadline:
-            request = plan[sent % len(plan)]
-            sent += 1
-            if before_each is not None:
-                await before_each(request)
-            begin = time.perf_counter()
-            try:
-                status, body = await sender.send(request)
-            except (OSError, ValueError, asyncio.IncompleteReadError, httpx.HTTPError) as error:
-                status, body = 0, repr(error).encode()
-            result.latencies.append(time.perf_counter() - begin)
-            result.requests += 1
-            if status != 200 or answer_of(body) != answers[request.key]:
-                result.failures += 1
-                result.first_failure = result.first_failure or f"{status}: {body[:300]!r}"
-
-    cpu = time.process_time()
-    begin = time.perf_counter()
-    try:
-        async with asyncio.TaskGroup() as group:
-            for sender, plan in zip(senders, plans, strict=True):
-                group.create_task(connection(sender, plan, begin + duration))
-        # The answers in flight at the deadline count, and so does the time they took.
-        result.seconds = time.perf_counter() - begin
-        result.client_cpu = time.process_time() - cpu
-    finally:
-        for sender in senders:
-            await sender.close()
-        await shared.aclose()
-    return result
+        self.closing = True
+        self._send(0x8, (1000).to_bytes(2, "big"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.lost), 5.0)
+        self.abort()

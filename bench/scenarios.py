@@ -1,12 +1,6 @@
-"""The harness's scenarios: their GraphQL documents, the requests each one rotates through, and
-how an answer is compared with taskql's. Pure (the requests are built by bench/workload.py).
-
-- `hello`: `{ me { id name } }`, the smallest query every candidate answers alike that still
-  reads the token (auth) and one object (the viewer). Our schema has no `hello` field.
-- `list-warm`: the page of 50 below, one page repeated (every cache warm).
-- `list-cold`: the same selection rotating over every page of many users (`after:` cursors
-  collected beforehand), for the candidates that read the database on every request.
-- `mix`: 90% `list-warm` reads, 10% `updateTask` writes, over users no other scenario reads.
+"""The harness's scenarios (README, Benchmarks): their documents, the calls each rotates
+through, and when an answer counts as taskql's. Pure: bench/workload.py builds the calls.
+`cache-read` and `cache-cold` (`make bench-cache`) run only when named.
 """
 
 from __future__ import annotations
@@ -26,10 +20,14 @@ PAGE = (
     f"query Page($after: String) {{ tasks(first: {PAGE_SIZE}, after: $after) {{ {SELECTION} }} }}"
 )
 WRITE = "mutation Write($input: UpdateTaskInput!) { updateTask(input: $input) { id version } }"
+CACHE_READ = (
+    f"{{ tasks(first: {PAGE_SIZE}) {{ nodes {{ owner {{ name taskCounts {{ total }} }} }} }} }}"
+)
 # The same selection at another page size: database commands must not grow with `first`.
 SIZED = f"query Sized($first: Int!) {{ tasks(first: $first) {{ {SELECTION} }} }}"
 
-NAMES = ("hello", "list-warm", "list-cold", "mix")
+NAMES = ("hello", "list-warm", "list-cold", "mix", "cache-read", "cache-cold")
+DEFAULT_NAMES = NAMES[:4]
 WRITES_PER_READS = (1, 9)  # mix: one write per nine reads
 
 
@@ -46,6 +44,7 @@ class Call:
 
     token: str
     body: bytes
+    owner: str = ""  # the user's MongoDB id (hex), for cache-cold
 
     @property
     def authorization(self) -> str:
@@ -59,29 +58,23 @@ class Scenario:
     checks: tuple[Call, ...]  # compared with taskql's answers before any timing
     compare_data: bool = True  # mix moves its data: its checks only need answers without errors
     every_connection_count: bool = False  # else only the first --connections value
+    retire: bool = False  # the caller's cache entries retired before each request (not wrk)
 
     def connection_counts(self, counts: tuple[int, ...]) -> tuple[int, ...]:
         return counts if self.every_connection_count else counts[:1]
 
 
-def _answer_object(answer: bytes, *, status: int) -> tuple[dict[str, Any] | None, str | None]:
-    if status != 200:
-        return None, f"HTTP {status}: {answer[:200]!r}"
-    try:
-        found = orjson.loads(answer)
-    except orjson.JSONDecodeError:
-        return None, f"not JSON: {answer[:200]!r}"
-    if not isinstance(found, dict):
-        return None, f"not a JSON object: {answer[:200]!r}"
-    return found, None
-
-
 def disagreement(reference: bytes | None, answer: bytes, *, status: int) -> str | None:
     """Why `answer` is not taskql's: a status other than 200, errors, or other `data` (JSON-equal,
     `extensions` ignored). None when they agree; with no reference, only errors count."""
-    found, problem = _answer_object(answer, status=status)
-    if found is None:
-        return problem
+    if status != 200:
+        return f"HTTP {status}: {answer[:200]!r}"
+    try:
+        found = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict):
+        return f"not JSON (an object): {answer[:200]!r}"
     if found.get("errors"):
         return f"errors: {orjson.dumps(found['errors'])[:300].decode()}"
     if reference is None:

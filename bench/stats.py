@@ -1,9 +1,9 @@
-"""The harness's arithmetic: medians with their spread, and ratios taken within a repeat. Pure."""
+"""The benches' arithmetic: medians with their spread, percentiles, ratios within a repeat. Pure."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -30,6 +30,13 @@ def spread(values: Iterable[float]) -> Spread | None:
     if not found:
         return None
     return Spread(statistics.median(found), min(found), max(found), len(found))
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values (NaN without any)."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 def ratios_by_repeat(

@@ -1,21 +1,22 @@
 """What the harness sends, built against a running taskql before any timing: seeded users
-signed in, every scenario's requests, and taskql's answers to the requests that are checked.
+signed in, every chosen scenario's requests, and taskql's answers to the requests checked.
 
 Users are split so that no scenario sees another's writes: user 1 is read by `hello` and
 `list-warm` (and exported for the Node peers), the next `mix_users` are `mix`'s (it writes),
-the rest are `list-cold`'s.
+the rest (the cold users, at most `cold_users`) are `list-cold`'s and the cache scenarios'.
 """
 
 from __future__ import annotations
 
-import base64
-import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import common  # noqa: F401 -- puts the project on sys.path
 import httpx
 import orjson
 from scenarios import (
+    CACHE_READ,
     HELLO,
     LIST,
     PAGE,
@@ -28,28 +29,22 @@ from scenarios import (
     graphql_body,
     interleave,
 )
-from stack import ROOT
 
-sys.path.insert(0, str(ROOT))
-
+from schema.node import decode_global_id
 from seed.command import DEMO_PASSWORD
 from seed.generate import demo_email
 
-LOGIN = (
-    "mutation Login($input: LoginInput!) { login(input: $input) { accessToken user { id name } } }"
-)
+LOGIN = "mutation Login($input: LoginInput!) { login(input: $input) { accessToken user { id } } }"
 CURSORS = (
     "query Cursors($after: String) { tasks(first: 100, after: $after) "
     "{ edges { cursor } pageInfo { hasNextPage endCursor } } }"
 )
-WRITTEN_TITLE = "Written by the benchmark"
+CHECKED_COLD_CALLS = 10  # list-cold's calls compared with taskql's before timing
 
 
 @dataclass(frozen=True)
 class SignedIn:
-    number: int
     user_id: str  # the MongoDB id, hex
-    name: str
     token: str
 
 
@@ -68,125 +63,87 @@ class Workload:
     cold_users: list[SignedIn]
 
 
-@dataclass(frozen=True)
-class UserSplit:
-    """Which seeded user numbers each group of scenarios uses."""
-
-    warm: int
-    mix: list[int]
-    cold: list[int]
-
-    @classmethod
-    def of(cls, *, users: int, mix_users: int, cold_users: int) -> UserSplit:
-        if users < mix_users + 2:
-            raise ValueError(f"need at least {mix_users + 2} seeded users (1 warm, mix, 1+ cold)")
-        first_cold = 2 + mix_users
-        last_cold = min(users, first_cold + cold_users - 1)
-        return cls(
-            warm=1,
-            mix=list(range(2, first_cold)),
-            cold=list(range(first_cold, last_cold + 1)),
-        )
-
-
-def raw_user_id(global_id: str) -> str:
-    """The MongoDB id inside a User's global id (base64url of `User:<hex>`)."""
-    decoded = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-    kind, _, raw = decoded.partition(":")
-    if kind != "User":
-        raise ValueError(f"not a User id: {global_id}")
-    return raw
-
-
 class Builder:
     """Talks to one taskql server (the reference) over HTTP."""
 
     def __init__(self, http: httpx.Client, base_url: str) -> None:
-        self.http = http
-        self.url = f"{base_url}/graphql"
+        self.http, self.url = http, f"{base_url}/graphql"
+        self.references: dict[Call, Answer] = {}
 
     def post(self, call: Call) -> Answer:
         headers = {"Content-Type": "application/json"}
-        if call.token:
-            headers["Authorization"] = call.authorization
+        headers |= {"Authorization": call.authorization} if call.token else {}
         reply = self.http.post(self.url, content=call.body, headers=headers)
         return Answer(reply.status_code, reply.headers.get("content-type", ""), reply.content)
 
     def data(self, call: Call) -> dict[str, Any]:
         answer = self.post(call)
-        found = orjson.loads(answer.body)
-        if answer.status != 200 or found.get("errors"):
+        if answer.status != 200 or orjson.loads(answer.body).get("errors"):
             raise RuntimeError(f"taskql answered {answer.status}: {answer.body[:300]!r}")
-        data: dict[str, Any] = found["data"]
+        data: dict[str, Any] = orjson.loads(answer.body)["data"]
         return data
 
+    def checked(self, calls: list[Call]) -> tuple[Call, ...]:
+        """The calls, taskql's answer to each kept as the reference."""
+        self.references |= {call: self.post(call) for call in calls}
+        return tuple(calls)
+
     def sign_in(self, number: int) -> SignedIn:
-        variables = {
-            "input": {"email": demo_email(number, prefix="demo"), "password": DEMO_PASSWORD}
-        }
-        login = self.data(Call("", graphql_body(LOGIN, variables)))["login"]
-        user = login["user"]
-        return SignedIn(number, raw_user_id(user["id"]), user["name"], login["accessToken"])
+        login = {"email": demo_email(number, prefix="demo"), "password": DEMO_PASSWORD}
+        found = self.data(Call("", graphql_body(LOGIN, {"input": login})))["login"]
+        _, (user_id,) = decode_global_id(found["user"]["id"], expected_type="User")
+        return SignedIn(str(user_id), found["accessToken"])
 
     def page_starts(self, user: SignedIn) -> list[str | None]:
         """The `after` of every page of PAGE_SIZE of the user's tasks (None: the first)."""
         cursors: list[str] = []
         after: str | None = None
         while True:
-            body = graphql_body(CURSORS, {"after": after})
-            found = self.data(Call(user.token, body))["tasks"]
+            found = self.data(Call(user.token, graphql_body(CURSORS, {"after": after})))["tasks"]
             cursors += [edge["cursor"] for edge in found["edges"]]
             if not found["pageInfo"]["hasNextPage"]:
-                break
+                return [None, *cursors[PAGE_SIZE - 1 : -1 : PAGE_SIZE]]
             after = found["pageInfo"]["endCursor"]
-        return [None, *cursors[PAGE_SIZE - 1 : -1 : PAGE_SIZE]]
 
-    def build(self, split: UserSplit, *, check_sample: int) -> Workload:
-        references: dict[Call, Answer] = {}
-
-        def checked(calls: list[Call]) -> tuple[Call, ...]:
-            for call in calls:
-                references[call] = self.post(call)
-            return tuple(calls)
-
-        warm = self.sign_in(split.warm)
+    def build(
+        self, *, users: int, mix_users: int, cold_users: int, wanted: Collection[str]
+    ) -> Workload:
+        warm = self.sign_in(1)
         hello, page = Call(warm.token, graphql_body(HELLO)), Call(warm.token, graphql_body(LIST))
         scenarios = {
-            "hello": Scenario("hello", (hello,), checked([hello])),
-            "list-warm": Scenario(
-                "list-warm", (page,), checked([page]), every_connection_count=True
-            ),
+            "hello": Scenario("hello", (hello,), self.checked([hello])),
+            "list-warm": Scenario("list-warm", (page,), self.checked([page]), True, True),
         }
-        cold_users = [self.sign_in(number) for number in split.cold]
-        pages = [
-            [
-                Call(user.token, graphql_body(PAGE, {"after": after}))
-                for after in self.page_starts(user)
-            ]
-            for user in cold_users
+        cold = [
+            self.sign_in(n)
+            for n in range(2 + mix_users, min(users, 1 + mix_users + cold_users) + 1)
         ]
-        cold = interleave(pages)
-        scenarios["list-cold"] = Scenario(
-            "list-cold",
-            tuple(cold),
-            checked(evenly(cold, check_sample)),
-            every_connection_count=True,
-        )
-        if split.mix:
-            scenarios["mix"] = self._mix([self.sign_in(number) for number in split.mix])
-        return Workload(scenarios, references, warm, cold_users)
+        if "list-cold" in wanted:
+            pages = [
+                [Call(u.token, graphql_body(PAGE, {"after": a})) for a in self.page_starts(u)]
+                for u in cold
+            ]
+            calls = tuple(interleave(pages))
+            checks = self.checked(evenly(list(calls), CHECKED_COLD_CALLS))
+            scenarios["list-cold"] = Scenario("list-cold", calls, checks, True, True)
+        if {"cache-read", "cache-cold"} & set(wanted):
+            body = graphql_body(CACHE_READ)
+            reads = self.checked([Call(user.token, body, user.user_id) for user in cold])
+            scenarios["cache-read"] = Scenario("cache-read", reads, reads)
+            scenarios["cache-cold"] = Scenario("cache-cold", reads, reads, retire=True)
+        if mix_users:
+            scenarios["mix"] = self.mix([self.sign_in(n) for n in range(2, 2 + mix_users)])
+        return Workload(scenarios, self.references, warm, cold)
 
-    def _mix(self, users: list[SignedIn]) -> Scenario:
+    def mix(self, users: list[SignedIn]) -> Scenario:
         """Blocks of nine reads (of the users in turn) and one write (of the block's user)."""
         writes, reads = WRITES_PER_READS
         read_calls = [Call(user.token, graphql_body(LIST)) for user in users]
         calls: list[Call] = []
-        checks: list[Call] = [read_calls[0]]
         for number, user in enumerate(users):
             first = self.data(read_calls[number])["tasks"]["edges"][0]["node"]
-            variables = {"input": {"id": first["id"], "title": WRITTEN_TITLE}}
-            write = Call(user.token, graphql_body(WRITE, variables))
-            checks += [write] if number == 0 else []
+            variables = {"input": {"id": first["id"], "title": "Written by the benchmark"}}
             calls += [read_calls[(number + i) % len(users)] for i in range(reads)]
-            calls += [write] * writes
-        return Scenario("mix", tuple(calls), tuple(checks), compare_data=False)
+            calls += [Call(user.token, graphql_body(WRITE, variables))] * writes
+        checks = (read_calls[0], calls[reads])  # a read, and the first user's write
+        return Scenario("mix", tuple(calls), checks, compare_data=False)

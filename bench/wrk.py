@@ -1,4 +1,4 @@
-"""wrk, the load generator of the harness: installing it, one run, and reading its result.
+"""wrk, the harness's load generator: installing it, one run, and reading its result.
 
 Every run uses bench/lua/rotate.lua: it POSTs the requests of a file in turn (one a line: the
 Authorization value, a tab, the JSON body), counts answers carrying GraphQL `errors`, and
@@ -21,7 +21,7 @@ MARKER = "BENCH_JSON "
 
 @dataclass(frozen=True)
 class WrkResult:
-    """One wrk run: what its Lua `done()` printed."""
+    """One load run (wrk's, or bench/loadgen.py's in the same terms)."""
 
     requests: int
     seconds: float
@@ -35,6 +35,7 @@ class WrkResult:
     non_2xx: int = 0
     timeouts: int = 0
     graphql_errors: int = 0
+    wrong: int = 0  # answers whose data differ from taskql's (bench/loadgen.py checks each)
 
     @property
     def rps(self) -> float:
@@ -47,7 +48,7 @@ class WrkResult:
     @property
     def failures(self) -> int:
         """Every answer that was not a clean success (wrk counts each kind on its own)."""
-        return self.socket_errors + self.non_2xx + self.timeouts + self.graphql_errors
+        return self.socket_errors + self.non_2xx + self.timeouts + self.graphql_errors + self.wrong
 
 
 def parse_output(stdout: str) -> WrkResult:
@@ -84,19 +85,11 @@ def request_line(authorization: str, body: bytes) -> str:
 
 
 def write_requests(path: Path, requests: Sequence[tuple[str, bytes]]) -> None:
-    path.write_text(
-        "".join(request_line(auth, body) + "\n" for auth, body in requests), encoding="utf-8"
-    )
+    path.write_text("".join(request_line(*request) + "\n" for request in requests), "utf-8")
 
 
 def wrk_command(
-    *,
-    url: str,
-    connections: int,
-    seconds: int,
-    threads: int,
-    timeout: int,
-    pin: Sequence[str] = (),
+    *, url: str, connections: int, seconds: int, timeout: int, pin: Sequence[str], threads: int = 1
 ) -> list[str]:
     return [
         *pin,
@@ -116,17 +109,11 @@ def run_wrk(
     requests_file: Path,
     connections: int,
     seconds: int,
-    threads: int,
     timeout: int,
     pin: Sequence[str] = (),
 ) -> WrkResult:
     command = wrk_command(
-        url=url,
-        connections=connections,
-        seconds=seconds,
-        threads=threads,
-        timeout=timeout,
-        pin=pin,
+        url=url, connections=connections, seconds=seconds, timeout=timeout, pin=pin
     )
     done = subprocess.run(
         command,

@@ -1,13 +1,7 @@
-"""The naive peer: plain Strawberry over taskql's MongoDB database, written the obvious way.
-
-    MONGODB_URL=... MONGODB_DB=... HOST=127.0.0.1 PORT=8002 python bench/peers/naive_strawberry.py
-
-- the benchmarked subset of taskql's schema (`me`, `tasks(first, after)` with edges, page info
-  and each task's owner), with taskql's ids and cursors so that the answers are equal;
-- async PyMongo; a query per field that needs data: the page, then the owner of every task
-  (N+1); no DataLoader, no cache of any kind (documents are parsed and validated each time);
-- no auth beyond reading the `sub` of the bearer token (its signature is not verified).
-"""
+"""The naive peer: plain Strawberry over taskql's MongoDB database, written the obvious way
+(MONGODB_URL, MONGODB_DB, HOST, PORT): the benchmarked subset of taskql's schema with its ids and
+cursors, async PyMongo, a query per field that needs data (the owner of every task: N+1), no
+DataLoader and no cache; the viewer is the bearer token's `sub`, its signature not verified."""
 
 from __future__ import annotations
 
@@ -48,22 +42,14 @@ def global_id(kind: str, *ids: ObjectId) -> strawberry.ID:
 
 
 def encode_cursor(created: datetime, task_id: ObjectId) -> str:
-    millis = (created - EPOCH) // MILLISECOND
-    return _b64(
-        json.dumps(["t1", "CREATED_AT", "DESC", millis, str(task_id)], separators=(",", ":"))
-    )
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, ObjectId]:
-    _, _, _, millis, task_id = json.loads(_unb64(cursor))
-    return EPOCH + millis * MILLISECOND, ObjectId(task_id)
+    fields = ["t1", "CREATED_AT", "DESC", (created - EPOCH) // MILLISECOND, str(task_id)]
+    return _b64(json.dumps(fields, separators=(",", ":")))
 
 
 def viewer_of(authorization: str | None) -> ObjectId | None:
     if not authorization or not authorization.startswith("Bearer "):
         return None
-    payload = authorization.removeprefix("Bearer ").split(".")[1]
-    return ObjectId(json.loads(_unb64(payload))["sub"])
+    return ObjectId(json.loads(_unb64(authorization.split(".")[1]))["sub"])
 
 
 @strawberry.enum
@@ -134,7 +120,8 @@ class Query:
         limit = DEFAULT_PAGE_SIZE if first is None else first
         query: dict[str, Any] = {"owner_id": viewer}
         if after is not None:
-            created, task_id = decode_cursor(after)
+            _, _, _, millis, raw_id = json.loads(_unb64(after))
+            created, task_id = EPOCH + millis * MILLISECOND, ObjectId(raw_id)
             query["$or"] = [
                 {"created_at": {"$lt": created}},
                 {"created_at": created, "_id": {"$lt": task_id}},

@@ -1,10 +1,10 @@
-"""bench/stats.py: medians with their spread, and ratios taken within a repeat."""
+"""bench/stats.py: medians with their spread, percentiles, and ratios taken within a repeat."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.stats import ratio_text, ratios_by_repeat, spread
+from bench.stats import percentile, ratio_text, ratios_by_repeat, spread
 
 
 def test_spread_is_the_median_with_the_extremes() -> None:
@@ -31,3 +31,13 @@ def test_ratio_text_shows_the_median_and_range() -> None:
     assert ratio_text([2.0, 2.5, 3.0]) == "2.50x (2.00-3.00)"
     assert ratio_text([24.0]) == "24.0x"
     assert ratio_text([]) == "-"
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    ordered = [float(value) for value in range(1, 101)]
+    assert (percentile(ordered, 0.5), percentile(ordered, 0.99), percentile([3.0], 0.99)) == (
+        50.0,
+        99.0,
+        3.0,
+    )
+    assert percentile([], 0.5) != percentile([], 0.5)  # NaN
