@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -167,6 +168,11 @@ def create_app(settings: Settings) -> Starlette:
                 persisted=PersistedQueries(redis, trusted=trusted, guard=guard),
                 transactions=Transactions(mongo, lease=lease),
             )
+            # Everything built so far (modules, schema, plans) lives as long as the process:
+            # kept out of the collector's walks, a full collection pauses requests far less
+            # ({ me } at 10 connections: p99 8.3-8.8 ms -> 5.4-6.2 ms).
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:
