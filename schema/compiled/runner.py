@@ -19,8 +19,11 @@ from strawberry.types import Info
 
 from schema.compiled.plan import DEFINITION, DirectCall, FieldPlan, ObjectPlan, Shape
 
-Pending = tuple[FieldPlan, dict[str, Any], Awaitable[Any], Path]
-Level = tuple[ObjectPlan, list[tuple[Any, dict[str, Any], Path]]]
+# A response path as a plain tuple (previous, key, type name), as graphql-core's `Path` holds
+# it: one per object and list item, so made at C speed; a `Path` is built only for a resolver.
+Steps = tuple[Any, str | int, str | None] | None
+Pending = tuple[FieldPlan, dict[str, Any], Awaitable[Any], Steps]
+Level = tuple[ObjectPlan, list[tuple[Any, dict[str, Any], Steps]]]
 
 
 class Fallback(Exception):  # noqa: N818 -- a decision, not a failure
@@ -49,7 +52,7 @@ class PlanRunner:
 
     async def run(self, plan: ObjectPlan, root: Any) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        levels: list[Level] = [(plan, [(root, data, None)])]  # type: ignore[list-item]
+        levels: list[Level] = [(plan, [(root, data, None)])]
         while levels:
             nested: dict[int, Level] = {}
             for object_plan, items in levels:
@@ -60,7 +63,7 @@ class PlanRunner:
     async def _level(
         self,
         plan: ObjectPlan,
-        items: list[tuple[Any, dict[str, Any], Path]],
+        items: list[tuple[Any, dict[str, Any], Steps]],
         nested: dict[int, Level],
     ) -> None:
         pending: list[Pending] = []
@@ -77,7 +80,7 @@ class PlanRunner:
                     elif field.shape.serialize is not None and value is not None:
                         target[field.key] = self._leaf(field.shape, value)
                     else:
-                        child = Path(path, field.key, plan.type.name)
+                        child = (path, field.key, plan.type.name)
                         target[field.key] = self._complete(field.shape, value, nested, child)
         except BaseException:
             _close(awaitable for _, _, awaitable, _ in pending)
@@ -85,7 +88,7 @@ class PlanRunner:
         if pending:
             values = await asyncio.gather(*(awaitable for _, _, awaitable, _ in pending))
             for (field, target, _, path), value in zip(pending, values, strict=True):
-                child = Path(path, field.key, plan.type.name)
+                child = (path, field.key, plan.type.name)
                 target[field.key] = self._complete(field.shape, value, nested, child)
 
     def _value(
@@ -93,7 +96,7 @@ class PlanRunner:
         parent: GraphQLObjectType,
         field: FieldPlan,
         source: Any,
-        path: Path,
+        path: Steps,
         infos: dict[str, Info],
     ) -> Any:
         if field.attribute is not None:
@@ -107,17 +110,19 @@ class PlanRunner:
             return _call(field.direct, source, info)
         return self._resolve(parent, field, source, path)
 
-    def _info(self, parent: GraphQLObjectType, field: FieldPlan, path: Path) -> Info:
+    def _info(self, parent: GraphQLObjectType, field: FieldPlan, path: Steps) -> Info:
         strawberry_field = field.definition.extensions[DEFINITION]
         raw = self.executor.build_resolve_info(
-            field.definition, list(field.nodes), parent, Path(path, field.key, parent.name)
+            field.definition, list(field.nodes), parent, _path((path, field.key, parent.name))
         )
         return Info(_raw_info=raw, _field=strawberry_field)
 
-    def _resolve(self, parent: GraphQLObjectType, field: FieldPlan, source: Any, path: Path) -> Any:
+    def _resolve(
+        self, parent: GraphQLObjectType, field: FieldPlan, source: Any, path: Steps
+    ) -> Any:
         definition = field.definition
         info = self.executor.build_resolve_info(
-            definition, list(field.nodes), parent, Path(path, field.key, parent.name)
+            definition, list(field.nodes), parent, _path((path, field.key, parent.name))
         )
         arguments = (
             get_argument_values(definition, field.nodes[0], self.executor.variable_values)
@@ -127,7 +132,7 @@ class PlanRunner:
         assert definition.resolve is not None
         return definition.resolve(source, info, **arguments)
 
-    def _complete(self, shape: Shape, value: Any, nested: dict[int, Level], path: Path) -> Any:
+    def _complete(self, shape: Shape, value: Any, nested: dict[int, Level], path: Steps) -> Any:
         if value is None:
             if shape.non_null:
                 raise Fallback("null in a non-null position")
@@ -140,7 +145,7 @@ class PlanRunner:
                 if self.is_awaitable(item):
                     _close([item])
                     raise Fallback("an awaitable list item")
-                items.append(self._complete(shape.item, item, nested, Path(path, index, None)))
+                items.append(self._complete(shape.item, item, nested, (path, index, None)))
             return items
         if shape.serialize is not None:
             return self._leaf(shape, value)
@@ -162,6 +167,13 @@ class PlanRunner:
         if serialized is None or serialized is Undefined:
             raise Fallback("a leaf that does not serialise")
         return serialized
+
+
+def _path(steps: Steps) -> Path:
+    """graphql-core's `Path` for `steps` (never None: a field's own step is always there)."""
+    assert steps is not None
+    previous, key, type_name = steps
+    return Path(None if previous is None else _path(previous), key, type_name)
 
 
 def _call(direct: DirectCall, source: Any, info: Info) -> Any:
