@@ -19,7 +19,6 @@ GET, a persisted-query hash, a browser's CORS request).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from loaders.cache_keys import CacheKeys, CacheKind
 from schema.context import Context
 from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest
+from schema.recently_used import RecentlyUsed
 from storage.redis import RedisClient
 from storage.redis_scripts import LuaScript, run_script
 from transport.context import Viewer
@@ -66,29 +66,6 @@ return {1, state[1], state[2], state[3], state[4], actual, string.sub(value, bar
 _NAMES = CacheKeys(0)  # key names for routing (they do not depend on the epoch)
 
 
-class KnownReads:
-    """Least-recently-used map of a response digest to the requested cost the full path priced."""
-
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.capacity = capacity
-        self._requested: OrderedDict[str, int] = OrderedDict()
-
-    def get(self, digest: str) -> int | None:
-        requested = self._requested.get(digest)
-        if requested is not None:
-            self._requested.move_to_end(digest)
-        return requested
-
-    def put(self, digest: str, requested: int) -> None:
-        self._requested[digest] = requested
-        self._requested.move_to_end(digest)
-        while len(self._requested) > self.capacity:
-            self._requested.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._requested)
-
-
 @dataclass(frozen=True)
 class FastAnswer:
     body: bytes  # the whole response
@@ -100,7 +77,8 @@ class FastAnswer:
 class FastLane:
     def __init__(self, tiers: Mapping[str, Tier], *, capacity: int = DEFAULT_CAPACITY) -> None:
         self.tiers = tiers
-        self.known = KnownReads(capacity)
+        # A response digest to the requested cost the full path priced.
+        self.known: RecentlyUsed[str, int] = RecentlyUsed(capacity)
 
     def learn(self, context: Context, executed: Outcome) -> None:
         """After the full path: a read whose response the cache keeps is taken here next time."""

@@ -8,36 +8,21 @@ bounded (least recently used out) so unique texts cannot grow memory.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 
 from graphql import DocumentNode
 from strawberry.extensions import SchemaExtension
 
+from schema.recently_used import RecentlyUsed
+
 DEFAULT_CAPACITY = 1_000
 
 
-class ValidatedDocuments:
-    """Least-recently-used map of document text to its parsed, valid document."""
+class ValidatedDocuments(RecentlyUsed[str, DocumentNode]):
+    """Document text to its parsed, valid document, the most recently used kept."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.capacity = capacity
-        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
-
-    def get(self, text: str) -> DocumentNode | None:
-        document = self._documents.get(text)
-        if document is not None:
-            self._documents.move_to_end(text)
-        return document
-
-    def put(self, text: str, document: DocumentNode) -> None:
-        self._documents[text] = document
-        self._documents.move_to_end(text)
-        while len(self._documents) > self.capacity:
-            self._documents.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._documents)
+        super().__init__(capacity)
 
 
 class DocumentCache(SchemaExtension):
