@@ -113,8 +113,8 @@ class SessionLease:
             try:
                 await self.renew()
                 await self.reap()
-            except Exception:
-                logger.warning("session lease not renewed", exc_info=True)
+            except Exception as error:  # MongoDB away: try again at the next tick
+                logger.warning("session lease not renewed: %s", error)
 
 
 def _now() -> datetime:
