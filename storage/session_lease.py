@@ -113,7 +113,7 @@ class SessionLease:
             try:
                 await self.renew()
                 await self.reap()
-            except Exception as error:  # MongoDB away: try again at the next tick
+            except Exception as error:  # noqa: BLE001 -- MongoDB away: try again next tick
                 logger.warning("session lease not renewed: %s", error)
 
 
