@@ -246,6 +246,10 @@ class TaskqlMetrics:
         for kind in ("node", "command"):
             self.redis_errors.labels(kind=kind)
 
+    def observe_cost(self, *, requested: int, actual: int) -> None:
+        self.query_cost.labels(kind="requested").observe(requested)
+        self.query_cost.labels(kind="actual").observe(actual)
+
     def observe_operation(self, *, operation_type: str, outcome: str, seconds: float) -> None:
         self.graphql_requests.labels(operation_type=operation_type, outcome=outcome).inc()
         self.graphql_request_duration.labels(operation_type=operation_type).observe(seconds)

@@ -11,7 +11,6 @@ the full path gives a response-cache hit: same body, status, headers, metrics an
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -22,13 +21,12 @@ from observability.metrics import TaskqlMetrics
 from settings import Settings
 from transport.context import authenticate, request_id_from
 from transport.fast_lane import FastAnswer, FastLane
+from transport.http import log_operation
 from transport.media import response_media_type
 
 FAST_BODY_LIMIT = 64 * 1024
 _WANTED = {b"authorization", b"accept", b"content-type", b"x-request-id"}
 _DECLINING = {b"origin", b"graphql-cost"}
-
-log = logging.getLogger("taskql.http")
 
 
 class FastFront:
@@ -86,12 +84,14 @@ class FastFront:
         )
         await send({"type": "http.response.body", "body": answer.body})
         _observe(state.metrics, answer, started=started)
-        _log(
-            answer,
+        log_operation(
             request_id=request_id,
             user_id=str(viewer.id),
-            name=operation_name,
+            operation_type="query",
+            operation_name=operation_name,
+            outcome="ok",
             started=started,
+            cost=(answer.requested, answer.actual),
         )
         return True
 
@@ -162,26 +162,7 @@ def _operation(body: bytes) -> tuple[str, str | None, dict[str, Any] | None] | N
 
 def _observe(metrics: TaskqlMetrics, answer: FastAnswer, *, started: float) -> None:
     metrics.fast_lane_answers.inc()
-    metrics.query_cost.labels(kind="requested").observe(answer.requested)
-    metrics.query_cost.labels(kind="actual").observe(answer.actual)
+    metrics.observe_cost(requested=answer.requested, actual=answer.actual)
     metrics.observe_operation(
         operation_type="query", outcome="ok", seconds=time.perf_counter() - started
-    )
-
-
-def _log(
-    answer: FastAnswer, *, request_id: str, user_id: str, name: str | None, started: float
-) -> None:
-    log.info(
-        "graphql operation",
-        extra={
-            "request_id": request_id,
-            "user_id": user_id,
-            "operation_type": "query",
-            "operation_name": name,
-            "outcome": "ok",
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "requested_cost": answer.requested,
-            "actual_cost": answer.actual,
-        },
     )

@@ -211,16 +211,37 @@ def _observe(request: Request, result: Outcome, *, operation_type: str, started:
 
 
 def _log(operation: OperationRequest, result: Outcome, *, context: Context, started: float) -> None:
+    log_operation(
+        request_id=context.request_id,
+        user_id=str(context.viewer_id) if context.viewer_id is not None else None,
+        operation_type=context.operation_type,
+        operation_name=operation.operation_name,
+        outcome=graphql_operations.operation_outcome(result.codes),
+        started=started,
+        cost=context.cost_report,
+    )
+
+
+def log_operation(
+    *,
+    request_id: str,
+    user_id: str | None,
+    operation_type: str,
+    operation_name: str | None,
+    outcome: str,
+    started: float,
+    cost: tuple[int, int] | None,
+) -> None:
     """One line per operation; its cost lets the weights be tuned on real traffic."""
-    requested, actual = context.cost_report or (None, None)
+    requested, actual = cost or (None, None)
     log.info(
         "graphql operation",
         extra={
-            "request_id": context.request_id,
-            "user_id": str(context.viewer_id) if context.viewer_id is not None else None,
-            "operation_type": context.operation_type,
-            "operation_name": operation.operation_name,
-            "outcome": graphql_operations.operation_outcome(result.codes),
+            "request_id": request_id,
+            "user_id": user_id,
+            "operation_type": operation_type,
+            "operation_name": operation_name,
+            "outcome": outcome,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "requested_cost": requested,
             "actual_cost": actual,

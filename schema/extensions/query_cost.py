@@ -71,7 +71,7 @@ class QueryCost(SchemaExtension):
             self.actual = requested
             yield
             return
-        if validate_only(context):
+        if _validate_only(context):
             # Priced, not run: the response carries the price and no data.
             self.execution_context.result = ExecutionResult(data=None, errors=None)
             yield
@@ -110,8 +110,7 @@ class QueryCost(SchemaExtension):
         # A subscription asks for results once per event: the operation is counted once.
         if self.requested is not None and not self._reported:
             self._reported = True
-            context.metrics.query_cost.labels(kind="requested").observe(requested)
-            context.metrics.query_cost.labels(kind="actual").observe(self.actual)
+            context.metrics.observe_cost(requested=requested, actual=self.actual)
             context.cost_report = (requested, self.actual)
         if context.response_headers is not None:
             rate_limit_headers(context.response_headers, tier, state)
@@ -205,7 +204,7 @@ def rate_limit_values(tier: Tier, state: BucketState) -> tuple[str, str]:
     return policy, f'"{tier.name}";r={state.remaining};t={math.ceil(state.full_after)}'
 
 
-def validate_only(context: Context) -> bool:
+def _validate_only(context: Context) -> bool:
     headers = getattr(context.request, "headers", None)
     value = headers.get(VALIDATE_HEADER, "") if headers is not None else ""
     return value.strip().lower() == "validate"

@@ -4,8 +4,10 @@ and a write on the other instance is read right after it."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from schema.node import decode_global_id
 from tests.e2e.api import Api, Response, SignedInUser
 from tests.e2e.server_process import ServerProcess
 from tests.e2e.test_subscriptions import metric
@@ -94,13 +96,23 @@ async def test_the_fast_lane_charges_the_budget_and_refuses_nothing_itself(api: 
     assert remaining[-1] < remaining[0]
 
 
-async def test_the_fast_lane_keeps_request_ids_and_leaves_browsers_to_cors(api: Api) -> None:
+async def test_the_fast_lane_keeps_request_ids_and_leaves_browsers_to_cors(
+    api: Api, api_server: ServerProcess
+) -> None:
     user = await api.register()
     await read(api, user)
     before = await fast_answers(api)
     tagged = await api.post(LIST, {"n": 5}, headers={**user.headers, "X-Request-ID": "trace-7"})
     assert tagged.headers["X-Request-ID"] == "trace-7"
     assert tagged.headers["Content-Type"] == "application/json; charset=utf-8"
+    (line,) = [orjson.loads(line) for line in api_server.log().splitlines() if '"trace-7"' in line]
+    assert line["message"] == "graphql operation"
+    assert (line["operation_type"], line["outcome"], line["user_id"]) == (
+        "query",
+        "ok",
+        str(decode_global_id(user.id)[1][0]),
+    )
+    assert line["requested_cost"] >= line["actual_cost"] >= 1
     modern = await api.post(
         LIST,
         {"n": 5},
