@@ -56,6 +56,7 @@ from storage.mongo import create_mongo_client, init_models, mongo_reachable
 from storage.processes import die_with_parent
 from storage.redis import RedisClient, create_redis_client
 from storage.redis_guard import RedisGuard
+from storage.redis_multiplexer import multiplexed_for
 from storage.services import provide_services
 from storage.session_lease import SessionLease
 from storage.transactions import Transactions
@@ -178,6 +179,8 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 await events.close()
         finally:
+            if fast_lane is not None:
+                await fast_lane.close()
             await guard.close()
             await redis.aclose()
             await lease.close()
@@ -187,7 +190,10 @@ def create_app(settings: Settings) -> Starlette:
     schema = create_schema(settings)
     # Repeated cached reads skip Strawberry; only where the response cache answers them.
     fast_lane = (
-        FastLane(tiers_from(settings.effective_cost_tiers))
+        FastLane(
+            tiers_from(settings.effective_cost_tiers),
+            multiplexed=multiplexed_for(redis_url, deadline=settings.redis_timeout_ms / 1000),
+        )
         if settings.cache_enabled and settings.response_cache_enabled
         else None
     )

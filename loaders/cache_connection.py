@@ -108,6 +108,14 @@ class CacheConnection:
         result = await guard.run(routes, lambda: operation(redis, keys), fenced=not invalidation)
         return None if result is UNAVAILABLE else result
 
+    async def keys_if_allowed(self, routes: Sequence[str]) -> CacheKeys | None:
+        """The current key names, for a caller with its own connection to a node of `routes`
+        that the guard allows now; None when caching is off, the node down or the epoch unknown."""
+        redis, guard = self.redis, self.guard
+        if redis is None or guard is None or not guard.allows(*routes):
+            return None
+        return await self._current_keys(redis, guard)
+
     async def pipeline(self, redis: RedisClient, build: Callable[[Any], None]) -> list[Any]:
         return await run_pipeline(redis, build, scripts=cache_scripts.ALL)
 

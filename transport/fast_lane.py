@@ -19,10 +19,11 @@ GET, a persisted-query hash, a browser's CORS request).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import orjson
 from beanie import PydanticObjectId
 
@@ -36,6 +37,7 @@ from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest
 from schema.recently_used import RecentlyUsed
 from storage.redis import RedisClient
+from storage.redis_multiplexer import MultiplexedRedis, RedisLaneError
 from storage.redis_scripts import LuaScript, run_script
 from transport.context import Viewer
 from transport.results import Outcome
@@ -75,8 +77,17 @@ class FastAnswer:
 
 
 class FastLane:
-    def __init__(self, tiers: Mapping[str, Tier], *, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        tiers: Mapping[str, Tier],
+        *,
+        multiplexed: MultiplexedRedis | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
         self.tiers = tiers
+        # The script's connection on a single Redis (storage/redis_multiplexer.py); else the
+        # object cache's client through its guard.
+        self.multiplexed = multiplexed
         # A response digest to the requested cost the full path priced.
         self.known: RecentlyUsed[str, int] = RecentlyUsed(capacity)
 
@@ -113,19 +124,15 @@ class FastLane:
         tier = caller.tier
         if requested > tier.max_query:
             return None
-        bucket = bucket_key(caller)
+        route, bucket = _route(owner), bucket_key(caller)
 
-        async def read_and_charge(redis: RedisClient, keys: CacheKeys) -> list[Any]:
-            return list(
-                await run_script(
-                    redis,
-                    HIT,
-                    keys=[keys.generation(owner), keys.response(owner, digest), bucket],
-                    args=[keys.stamp(b""), requested, tier.capacity, tier.restore_rate],
-                )
+        def hit(keys: CacheKeys) -> tuple[list[str], list[Any]]:
+            return (
+                [keys.generation(owner), keys.response(owner, digest), bucket],
+                [keys.stamp(b""), requested, tier.capacity, tier.restore_rate],
             )
 
-        reply = await cache.connection.call([_route(owner)], read_and_charge)
+        reply = await self._read_and_charge(cache, route, hit)
         if not reply or int(reply[0]) != 1:
             return None
         state = state_from_reply(reply[1:5])
@@ -134,6 +141,33 @@ class FastLane:
         extensions = cost_extensions(tier, requested=requested, actual=actual, state=state)
         body = orjson.dumps({"data": orjson.Fragment(reply[6]), "extensions": extensions})
         return FastAnswer(body, rate_limit_values(tier, state), requested, actual)
+
+    async def _read_and_charge(
+        self,
+        cache: ObjectCache,
+        route: str,
+        hit: Callable[[CacheKeys], tuple[list[str], list[Any]]],
+    ) -> list[Any] | None:
+        """The HIT script's reply; None where Redis is not to be asked or did not answer."""
+        multiplexed = self.multiplexed
+        if multiplexed is None:
+
+            async def on_client(redis: RedisClient, keys: CacheKeys) -> list[Any]:
+                script_keys, args = hit(keys)
+                return list(await run_script(redis, HIT, keys=script_keys, args=args))
+
+            return await cache.connection.call([route], on_client)
+        keys = await cache.connection.keys_if_allowed([route])
+        if keys is None:
+            return None
+        try:
+            return list(await multiplexed.evalsha(HIT, *hit(keys)))
+        except (RedisLaneError, hiredis.ReplyError):
+            return None  # the full path meets the same node through the guard
+
+    async def close(self) -> None:
+        if self.multiplexed is not None:
+            await self.multiplexed.close()
 
 
 def _route(owner: PydanticObjectId) -> str:
