@@ -102,7 +102,8 @@ async def test_events_after_pages_in_order() -> None:
 async def test_events_after_returns_the_stored_fields() -> None:
     owner = PydanticObjectId()
     task_id = PydanticObjectId()
-    at = datetime(2025, 3, 4, 5, 6, 7, 123_000, tzinfo=UTC)
+    # Recent (the TTL index keeps 24 h), and to the millisecond, as stored.
+    at = datetime.now(UTC).replace(microsecond=123_000)
     await append_event(owner_id=owner, type="DELETED", task_id=task_id, task=None, at=at)
     [event] = await events_after(owner, 0)
     assert event == TaskEventRecord(

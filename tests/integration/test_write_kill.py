@@ -35,7 +35,8 @@ from storage.session_lease import SessionLease
 from storage.transactions import Transactions
 
 PROJECT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Recent: the event log's TTL index (24 h) would delete older events while a test runs.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 # Runs one commit in a child process that kills itself the moment the write is sent and the
 # event is about to be: it prints the session's id first.
