@@ -174,7 +174,61 @@ def bound_query(sort: TaskSort, keyset: Keyset, *, side: Side, inclusive: bool) 
         if condition is not None:
             clauses.append({**equal, name: condition})
         equal[name] = value
+    if len(clauses) == 1:
+        return clauses[0]  # no `$or` to plan (see RangeBound)
     return {"$or": clauses} if clauses else {"_id": {"$in": []}}
+
+
+@dataclass(frozen=True)
+class RangeBound:
+    """A keyset bound without `$or`, for an order on one stored field then the id.
+
+    `bound_query`'s `$or` is what MongoDB runs best (each branch an index range), but
+    SecantusDB's planner scans the whole collection for any `$or` (a 50-task page of one owner
+    among 10,000 tasks: 167 ms, against 11 ms for a plain range). So a page is read as one
+    index range: `reach`, every task at or beyond the position's sort value, keeping those that
+    `hold` (at the value, only ids beyond the position's). Where many tasks share the value,
+    the exact parts instead: `ties` (at the value, beyond the id) and `past` (beyond the value).
+    """
+
+    field: str
+    value: Any
+    id: PydanticObjectId
+    ascending: bool  # beyond is upwards
+    inclusive: bool  # the task at the position counts
+
+    @property
+    def reach(self) -> dict[str, Any]:
+        return {self.field: _beyond(self.value, ascending=self.ascending, inclusive=True)}
+
+    @property
+    def ties(self) -> dict[str, Any]:
+        beyond_id = _beyond(self.id, ascending=self.ascending, inclusive=self.inclusive)
+        return {self.field: self.value, "_id": beyond_id}
+
+    @property
+    def past(self) -> dict[str, Any]:
+        return {self.field: _beyond(self.value, ascending=self.ascending, inclusive=False)}
+
+    def holds(self, raw: dict[str, Any]) -> bool:
+        """Whether a stored task within `reach` is beyond the position."""
+        if raw.get(self.field) != self.value:
+            return True
+        found: PydanticObjectId = raw["_id"]
+        if found == self.id:
+            return self.inclusive
+        return found > self.id if self.ascending else found < self.id
+
+
+def range_bound(
+    sort: TaskSort, keyset: Keyset, *, side: Side, inclusive: bool
+) -> RangeBound | None:
+    """`bound_query` as a RangeBound; None for due dates (three fields, and a missing value)."""
+    if sort.field == "DUE_AT":
+        return None
+    (name, direction), _ = sort_fields(sort)
+    ascending = (direction == ASCENDING) == (side == "after")
+    return RangeBound(name, keyset.value, keyset.id, ascending=ascending, inclusive=inclusive)
 
 
 def _beyond(value: Any, *, ascending: bool, inclusive: bool) -> Any:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo import ASCENDING
 
 from models.task import TaskDocument, task_from_storage
 from models.task_query import (
     BoundaryProbe,
+    Keyset,
+    RangeBound,
+    Side,
     TaskFilterSpec,
     TaskPageQuery,
     bound_query,
     filter_query,
+    range_bound,
     sort_spec,
 )
 
@@ -37,27 +43,43 @@ class StatusCounts:
         return self.todo + self.in_progress + self.done
 
 
-def page_query(query: TaskPageQuery) -> dict[str, Any]:
-    conditions = filter_query(query.owner_id, query.filter)
-    bounds: list[dict[str, Any]] = []
-    if query.after is not None:
-        bounds.append(bound_query(query.sort, query.after, side="after", inclusive=False))
-    if query.before is not None:
-        bounds.append(bound_query(query.sort, query.before, side="before", inclusive=False))
-    if bounds:
-        conditions["$and"] = [*conditions.get("$and", []), *bounds]
-    return conditions
+# Read beyond what a page needs in its one range read (RangeBound): the task at the position
+# itself, usually still there.
+TIE_SLACK = 1
+
+
+def _with(conditions: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
+    if not more:
+        return conditions
+    return {**conditions, "$and": [*conditions.get("$and", []), *more]}
 
 
 async def find_task_page(query: TaskPageQuery) -> TaskPage:
-    """One query, one more task than asked for: that one only tells whether more exist."""
-    cursor = (
-        TaskDocument.get_pymongo_collection()
-        .find(page_query(query))
-        .sort(sort_spec(query.sort, reverse=query.backward))
-        .limit(query.limit + 1)
-    )
-    found = [task_from_storage(raw) async for raw in cursor]
+    """One query (two or three where many tasks share the position's sort value), one more
+    task than asked for: that one only tells whether more exist."""
+    conditions = filter_query(query.owner_id, query.filter)
+    sort = sort_spec(query.sort, reverse=query.backward)
+    wanted = query.limit + 1
+    sides: list[tuple[Keyset, Side]] = []
+    if query.after is not None:
+        sides.append((query.after, "after"))
+    if query.before is not None:
+        sides.append((query.before, "before"))
+    ranged = None
+    if len(sides) == 1:
+        ranged = range_bound(query.sort, sides[0][0], side=sides[0][1], inclusive=False)
+    collection = TaskDocument.get_pymongo_collection()
+
+    async def read(*bounds: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        found = collection.find(_with(conditions, *bounds)).sort(sort).limit(limit)
+        return await found.to_list(None)
+
+    if ranged is None:
+        exact = [bound_query(query.sort, k, side=side, inclusive=False) for k, side in sides]
+        raws = await read(*exact, limit=wanted)
+    else:
+        raws = await _read_ranged(read, ranged, sort, wanted)
+    found = [task_from_storage(raw) for raw in raws]
     documents = found[: query.limit]
     if query.backward:
         documents.reverse()
@@ -68,14 +90,39 @@ async def count_tasks(owner_id: PydanticObjectId, spec: TaskFilterSpec) -> int:
     return await TaskDocument.get_pymongo_collection().count_documents(filter_query(owner_id, spec))
 
 
+async def _read_ranged(
+    read: Callable[..., Awaitable[list[dict[str, Any]]]],
+    bound: RangeBound,
+    sort: list[tuple[str, int]],
+    wanted: int,
+) -> list[dict[str, Any]]:
+    """Up to `wanted` stored tasks beyond `bound`, in `sort`'s order, read as index ranges."""
+    fetched = wanted + TIE_SLACK
+    raws = await read(bound.reach, limit=fetched)
+    kept = [raw for raw in raws if bound.holds(raw)]
+    if len(kept) >= wanted or len(raws) < fetched:
+        return kept[:wanted]
+    # Tasks at the position's value filled the read: its exact parts, in list order.
+    ties_first = bound.ascending == (sort[0][1] == ASCENDING)
+    first, then = (bound.ties, bound.past) if ties_first else (bound.past, bound.ties)
+    head = await read(first, limit=wanted)
+    if len(head) >= wanted:
+        return head
+    return head + await read(then, limit=wanted - len(head))
+
+
 async def task_beyond_exists(probe: BoundaryProbe) -> bool:
     conditions = filter_query(probe.owner_id, probe.filter)
-    bound = bound_query(probe.sort, probe.keyset, side=probe.side, inclusive=True)
-    conditions["$and"] = [*conditions.get("$and", []), bound]
-    found = await TaskDocument.get_pymongo_collection().find_one(
-        conditions, projection={"_id": True}
-    )
-    return found is not None
+    collection = TaskDocument.get_pymongo_collection()
+
+    async def any_of(bound: dict[str, Any]) -> bool:
+        found = await collection.find_one(_with(conditions, bound), projection={"_id": True})
+        return found is not None
+
+    ranged = range_bound(probe.sort, probe.keyset, side=probe.side, inclusive=True)
+    if ranged is None:
+        return await any_of(bound_query(probe.sort, probe.keyset, side=probe.side, inclusive=True))
+    return await any_of(ranged.ties) or await any_of(ranged.past)
 
 
 async def count_by_status(

@@ -321,3 +321,69 @@ async def test_updates_are_conditional_and_count_versions(models_db: str) -> Non
     stored = await TaskDocument.get(task_id)
     assert stored is not None
     assert stored.version == 32
+
+
+@pytest.mark.parametrize("sort", SORTS, ids=lambda s: f"{s.field}-{s.descending}")
+async def test_pages_from_the_far_end_of_a_cursor_and_from_a_deleted_task(
+    owner: PydanticObjectId, sort: TaskSort
+) -> None:
+    """A page read from its far end (`after` with `last`, `before` with `first`), where the
+    tasks that share the position's sort value come last in the read, and a position whose
+    task was deleted meanwhile."""
+    documents = {d.id: d for d in await _all(owner)}
+    expected = reference(list(documents.values()), sort)
+    spec = TaskFilterSpec()
+    for index in (0, 2, 9, 17, 30, 37, 39):
+        at = keyset_of(documents[expected[index]], sort)
+        tail = await find_task_page(
+            TaskPageQuery(owner_id=owner, filter=spec, sort=sort, limit=4, backward=True, after=at)
+        )
+        assert [d.id for d in tail.documents] == expected[index + 1 :][-4:], index
+        head = await find_task_page(
+            TaskPageQuery(owner_id=owner, filter=spec, sort=sort, limit=4, before=at)
+        )
+        assert [d.id for d in head.documents] == expected[:index][:4], index
+
+    deleted = documents[expected[12]]
+    position = keyset_of(deleted, sort)
+    await deleted.delete()
+    rest = [task_id for task_id in expected if task_id != deleted.id]
+    page = await find_task_page(
+        TaskPageQuery(owner_id=owner, filter=spec, sort=sort, limit=5, after=position)
+    )
+    assert [d.id for d in page.documents] == rest[12:17]
+    page = await find_task_page(
+        TaskPageQuery(
+            owner_id=owner, filter=spec, sort=sort, limit=5, backward=True, before=position
+        )
+    )
+    assert [d.id for d in page.documents] == rest[7:12]
+
+
+async def test_a_page_read_from_its_far_end_through_many_ties_keeps_list_order(
+    models_db: str,
+) -> None:
+    """More tasks share the position's priority than the page asks for: the exact parts are
+    read (those beyond the priority, those at it beyond the id) and kept in list order."""
+    me = PydanticObjectId()
+    for priority, count in (("LOW", 2), ("MEDIUM", 10), ("HIGH", 2)):
+        for index in range(count):
+            await insert_task(
+                NewTask(owner_id=me, title=f"{priority} {index}", priority=priority),
+                idempotency_key=None,
+                now=BASE,
+            )
+    sort, spec = TaskSort(field="PRIORITY"), TaskFilterSpec()
+    documents = {d.id: d for d in await _all(me)}
+    expected = reference(list(documents.values()), sort)
+
+    after = keyset_of(documents[expected[8]], sort)
+    tail = await find_task_page(
+        TaskPageQuery(owner_id=me, filter=spec, sort=sort, limit=10, backward=True, after=after)
+    )
+    assert [d.id for d in tail.documents] == expected[9:]
+    before = keyset_of(documents[expected[5]], sort)
+    head = await find_task_page(
+        TaskPageQuery(owner_id=me, filter=spec, sort=sort, limit=10, before=before)
+    )
+    assert [d.id for d in head.documents] == expected[:5]
