@@ -48,10 +48,19 @@ class StatusCounts:
 TIE_SLACK = 1
 
 
-def _with(conditions: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
-    if not more:
-        return conditions
-    return {**conditions, "$and": [*conditions.get("$and", []), *more]}
+def _with(conditions: dict[str, Any], *bounds: dict[str, Any]) -> dict[str, Any]:
+    """All of them: each bound at the top level unless it repeats a field or is an `$or` (only
+    top-level conditions use an index on SecantusDB; see RangeBound)."""
+    merged = dict(conditions)
+    rest: list[dict[str, Any]] = []
+    for bound in bounds:
+        if "$or" in bound or any(name in merged for name in bound):
+            rest.append(bound)
+        else:
+            merged.update(bound)
+    if rest:
+        merged["$and"] = [*merged.get("$and", []), *rest]
+    return merged
 
 
 async def find_task_page(query: TaskPageQuery) -> TaskPage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
@@ -12,7 +12,14 @@ from beanie import PydanticObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.task_query import Keyset, SortField, TaskSort, bound_query, literal_pattern
+from models.task_query import (
+    Keyset,
+    SortField,
+    TaskSort,
+    bound_query,
+    literal_pattern,
+    range_bound,
+)
 from schema.errors import TaskqlError
 from schema.pagination import decode_cursor, encode_cursor, page_window
 
@@ -146,4 +153,28 @@ def test_bounds_on_booleans_become_equalities() -> None:
 def test_literal_patterns_escape_every_metacharacter() -> None:
     assert literal_pattern("a.b*(c)?[d]$^|\\{2} é\n") == (
         "a\\.b\\*\\(c\\)\\?\\[d\\]\\$\\^\\|\\\\\\{2\\}\\ é\\x0a"
+    )
+
+
+def test_a_descending_reach_is_below_the_next_value_never_lte() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    newest_first = TaskSort(field="CREATED_AT", descending=True)
+    bound = range_bound(newest_first, Keyset(value=at, id=TASK_ID), side="after", inclusive=False)
+    assert bound is not None
+    assert bound.reach == {"created_at": {"$lt": at + timedelta(milliseconds=1)}}
+    assert bound.ties == {"created_at": at, "_id": {"$lt": TASK_ID}}
+    assert bound.past == {"created_at": {"$lt": at}}
+    by_priority = TaskSort(field="PRIORITY", descending=True)
+    ranked = range_bound(by_priority, Keyset(value=2, id=TASK_ID), side="after", inclusive=True)
+    assert ranked is not None
+    assert ranked.reach == {"priority_rank": {"$lt": 3}}
+    by_title = TaskSort(field="TITLE", descending=False)
+    titled = range_bound(by_title, Keyset(value="b", id=TASK_ID), side="before", inclusive=False)
+    assert titled is not None
+    assert titled.reach == {"title_key": {"$lt": "b\x00"}}
+    assert (
+        range_bound(
+            TaskSort(field="DUE_AT"), Keyset(value=at, id=TASK_ID), side="after", inclusive=False
+        )
+        is None
     )
