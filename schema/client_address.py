@@ -17,7 +17,10 @@ def _networks(trusted_proxies: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies)
 
 
+@lru_cache(maxsize=4096)  # the same few peers (proxies, load balancers) on every request
 def _trusted(address: str, trusted_proxies: tuple[str, ...]) -> bool:
+    if not trusted_proxies:
+        return False
     if address in trusted_proxies:
         return True
     try:
