@@ -153,6 +153,7 @@ def create_app(settings: Settings) -> Starlette:
                 redis,
                 local=LocalBuckets(),
                 guard=guard,
+                multiplexed=multiplexed,
                 on_local=process_metrics.ratelimit_local.inc,
             )
             events = EventBus(redis, metrics=process_metrics, guard=guard)
@@ -179,8 +180,8 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 await events.close()
         finally:
-            if fast_lane is not None:
-                await fast_lane.close()
+            if multiplexed is not None:
+                await multiplexed.close()
             await guard.close()
             await redis.aclose()
             await lease.close()
@@ -188,12 +189,12 @@ def create_app(settings: Settings) -> Starlette:
             process_metrics.close()
 
     schema = create_schema(settings)
+    # One connection per process for the hottest scripts (the fast lane's, the budgets') on a
+    # single Redis; None for a cluster or TLS.
+    multiplexed = multiplexed_for(redis_url, deadline=settings.redis_timeout_ms / 1000)
     # Repeated cached reads skip Strawberry; only where the response cache answers them.
     fast_lane = (
-        FastLane(
-            tiers_from(settings.effective_cost_tiers),
-            multiplexed=multiplexed_for(redis_url, deadline=settings.redis_timeout_ms / 1000),
-        )
+        FastLane(tiers_from(settings.effective_cost_tiers), multiplexed=multiplexed)
         if settings.cache_enabled and settings.response_cache_enabled
         else None
     )

@@ -9,15 +9,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import hiredis
 
 from cost.gcra import SCRIPT, BucketState, Mode, decide, state_from_reply
 from cost.tiers import Caller, Tier
 from storage.redis import RedisClient
 from storage.redis_guard import UNAVAILABLE, RedisGuard
+from storage.redis_multiplexer import MultiplexedRedis, RedisLaneError
+from storage.redis_scripts import LuaScript
 
 log = logging.getLogger("taskql.cost")
 
 KEY_PREFIX = "tq:cost:"
+GCRA_SCRIPT = LuaScript(SCRIPT)
 _LOCAL_PRUNE_SIZE = 10_000
 
 
@@ -70,6 +76,7 @@ class Budget:
         *,
         local: LocalBuckets,
         guard: RedisGuard | None = None,
+        multiplexed: MultiplexedRedis | None = None,
         on_local: Callable[[], None] = lambda: None,
     ) -> None:
         self.redis = redis
@@ -78,6 +85,9 @@ class Budget:
         # Called for each decision the local bucket makes (a metric).
         self.on_local = on_local
         self._script = redis.register_script(SCRIPT) if redis is not None else None
+        # On a single Redis, the process's shared connection (storage/redis_multiplexer.py)
+        # first; the guarded client where it is not there, or did not answer.
+        self.multiplexed = multiplexed
         self._shared = True
 
     @property
@@ -98,13 +108,10 @@ class Budget:
         script, guard = self._script, self.guard
         if script is not None and guard is not None:
             key = bucket_key(caller)
-            reply = await guard.run(
-                [key],
-                lambda: script(
-                    keys=[key],
-                    args=[mode.value, points, caller.tier.capacity, caller.tier.restore_rate],
-                ),
-            )
+            args = [mode.value, points, caller.tier.capacity, caller.tier.restore_rate]
+            reply: Any = await self._multiplexed_reply(guard, key, args)
+            if reply is None:
+                reply = await guard.run([key], lambda: script(keys=[key], args=args))
             if reply is not UNAVAILABLE:
                 if not self._shared:
                     self._shared = True
@@ -117,3 +124,17 @@ class Budget:
                 )
         self.on_local()
         return self.local.apply(caller, mode=mode, points=points)
+
+    async def _multiplexed_reply(
+        self, guard: RedisGuard, key: str, args: list[Any]
+    ) -> list[Any] | None:
+        """The script's reply on the shared connection; None: ask the guarded client. A reply
+        lost to the deadline after Redis ran the script is then applied twice (charged or
+        refunded twice), only when Redis answers slower than the deadline."""
+        multiplexed = self.multiplexed
+        if multiplexed is None or not guard.allows(key):
+            return None
+        try:
+            return list(await multiplexed.evalsha(GCRA_SCRIPT, [key], args))
+        except (RedisLaneError, hiredis.ReplyError):
+            return None

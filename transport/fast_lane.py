@@ -165,10 +165,6 @@ class FastLane:
         except (RedisLaneError, hiredis.ReplyError):
             return None  # the full path meets the same node through the guard
 
-    async def close(self) -> None:
-        if self.multiplexed is not None:
-            await self.multiplexed.close()
-
 
 def _route(owner: PydanticObjectId) -> str:
     return _NAMES.generation(owner)
