@@ -1,6 +1,6 @@
-"""One Redis connection shared by every concurrent call of a process's hottest command (the
-fast lane's script): the commands issued in one turn of the event loop go out in one write,
-and their replies, read in order by hiredis, settle each caller's future.
+"""One Redis connection shared by every concurrent call of a process's hottest scripts (the
+fast lane's, the budgets'): the commands issued in one turn of the event loop go out in one
+write, and their replies, read in order by hiredis, settle each caller's future.
 
 redis-py spends about 100 µs of Python per command (a pooled connection checked out and in,
 its lock, its parser classes) and the guard around it one more task and timer; here a call is
