@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import hiredis
-
 from cost.gcra import SCRIPT, BucketState, Mode, decide, state_from_reply
 from cost.tiers import Caller, Tier
 from storage.redis import RedisClient
 from storage.redis_guard import UNAVAILABLE, RedisGuard
-from storage.redis_multiplexer import MultiplexedRedis, RedisLaneError
+from storage.redis_multiplexer import MultiplexedRedis
 from storage.redis_scripts import LuaScript
 
 log = logging.getLogger("taskql.cost")
@@ -125,16 +123,11 @@ class Budget:
         self.on_local()
         return self.local.apply(caller, mode=mode, points=points)
 
-    async def _multiplexed_reply(
-        self, guard: RedisGuard, key: str, args: list[Any]
-    ) -> list[Any] | None:
+    async def _multiplexed_reply(self, guard: RedisGuard, key: str, args: list[Any]) -> Any | None:
         """The script's reply on the shared connection; None: ask the guarded client. A reply
         lost to the deadline after Redis ran the script is then applied twice (charged or
         refunded twice), only when Redis answers slower than the deadline."""
         multiplexed = self.multiplexed
         if multiplexed is None or not guard.allows(key):
             return None
-        try:
-            return list(await multiplexed.evalsha(GCRA_SCRIPT, [key], args))
-        except (RedisLaneError, hiredis.ReplyError):
-            return None
+        return await multiplexed.evalsha_or_none(GCRA_SCRIPT, [key], args)

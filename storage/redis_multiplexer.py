@@ -114,6 +114,16 @@ class MultiplexedRedis:
             raise reply
         return reply
 
+    async def evalsha_or_none(
+        self, script: LuaScript, keys: list[str], args: list[Any]
+    ) -> Any | None:
+        """The script's reply; None where it did not come (no connection, the deadline) or
+        Redis refused it: the caller asks its guarded client, whose guard judges the node."""
+        try:
+            return await self.evalsha(script, keys, args)
+        except (RedisLaneError, hiredis.ReplyError):
+            return None
+
     async def call(self, *command: Any) -> Any:
         """The reply (an error reply as a `hiredis.ReplyError` value)."""
         replies = self._replies

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import hiredis
 import orjson
 from beanie import PydanticObjectId
 
@@ -37,7 +36,7 @@ from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest
 from schema.recently_used import RecentlyUsed
 from storage.redis import RedisClient
-from storage.redis_multiplexer import MultiplexedRedis, RedisLaneError
+from storage.redis_multiplexer import MultiplexedRedis
 from storage.redis_scripts import LuaScript, run_script
 from transport.context import Viewer
 from transport.results import Outcome
@@ -160,10 +159,8 @@ class FastLane:
         keys = await cache.connection.keys_if_allowed([route])
         if keys is None:
             return None
-        try:
-            return list(await multiplexed.evalsha(HIT, *hit(keys)))
-        except (RedisLaneError, hiredis.ReplyError):
-            return None  # the full path meets the same node through the guard
+        # None: the full path meets the same node through the guard.
+        return await multiplexed.evalsha_or_none(HIT, *hit(keys))
 
 
 def _route(owner: PydanticObjectId) -> str:

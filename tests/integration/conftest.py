@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from redis.asyncio import Redis
 from loaders.cache import ObjectCache
 from models import DOCUMENT_MODELS, bound_client, ensure_indexes
 from observability.metrics import TaskqlMetrics
+from storage.embedded import EmbeddedServer, start_redis
 from storage.mongo import create_mongo_client, init_models
 from storage.redis import create_redis_client
 from storage.transactions import Transactions
@@ -61,6 +64,17 @@ async def graphql(mongodb_url: str, models_db: str, redis_url: str) -> AsyncIter
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """A redis-server of the test's own, to stop (SIGSTOP), kill or reconfigure."""
+    server = start_redis(tmp_path)
+    try:
+        yield server
+    finally:
+        server.process.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
+        server.close()
 
 
 @pytest.fixture

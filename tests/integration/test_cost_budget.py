@@ -17,8 +17,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -26,11 +24,10 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from cost.budget import Budget, LocalBuckets, bucket_key
 from cost.gcra import BucketState
 from cost.tiers import Caller, Tier
-from storage.embedded import EmbeddedServer, start_redis
+from storage.embedded import EmbeddedServer
 from storage.redis import create_redis_client
 from storage.redis_guard import RedisGuard
 from storage.redis_multiplexer import multiplexed_for
-from storage.redis_scripts import LuaScript
 
 # Bounds on Redis-computed floats: `available` is sent with 6 decimals, times in whole µs.
 EPS = 1e-5
@@ -83,37 +80,21 @@ async def budget(
     request: pytest.FixtureRequest, redis: Redis, redis_url: str
 ) -> AsyncIterator[Budget]:
     """Every decision must be Redis's (a silent fallback would fake a pass): through redis-py
-    and the guard, or on the shared connection, which must then have answered every one."""
+    and the guard, or on the shared connection alone, the guarded client pointing nowhere (a
+    call that fell back to it would reach the local bucket, which fails the test)."""
     if request.param == "redis-py":
         yield Budget(redis, local=LocalBuckets(), on_local=local_bucket_used)
         return
     multiplexed = multiplexed_for(redis_url, deadline=1.0)
     assert multiplexed is not None
-    answered: list[str] = []
-    evalsha = multiplexed.evalsha
-
-    async def counted(script: LuaScript, keys: list[str], args: list[Any]) -> Any:
-        reply = await evalsha(script, keys, args)
-        answered.append(str(args[0]))
-        return reply
-
-    multiplexed.evalsha = counted  # type: ignore[method-assign]
-    budget = Budget(
-        redis, local=LocalBuckets(), multiplexed=multiplexed, on_local=local_bucket_used
-    )
-    fallbacks: list[str] = []
-    script = budget._script
-    assert script is not None
-
-    def refused(**arguments: Any) -> Any:
-        fallbacks.append(str(arguments["args"][0]))
-        raise AssertionError("the guarded client was asked although the shared connection works")
-
-    budget._script = refused  # type: ignore[assignment]
-    yield budget
-    await multiplexed.close()
-    assert answered
-    assert fallbacks == []
+    nowhere = create_redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        yield Budget(
+            nowhere, local=LocalBuckets(), multiplexed=multiplexed, on_local=local_bucket_used
+        )
+    finally:
+        await multiplexed.close()
+        await nowhere.aclose()
 
 
 async def redis_now_us(redis: Redis) -> int:
@@ -489,13 +470,12 @@ async def test_a_bucket_left_under_a_slower_tier_reads_as_empty_not_as_debt(
 
 
 async def test_a_hung_redis_on_the_shared_connection_falls_back_to_the_local_bucket(
-    tmp_path: Path,
+    own_redis: EmbeddedServer,
 ) -> None:
     """A SIGSTOPped Redis: the shared connection gives up at its deadline, the guarded call at
     its own and opens the breaker; from then on the local bucket decides at once."""
-    server: EmbeddedServer = start_redis(tmp_path)
-    client = create_redis_client(server.url)
-    multiplexed = multiplexed_for(server.url, deadline=0.05)
+    client = create_redis_client(own_redis.url)
+    multiplexed = multiplexed_for(own_redis.url, deadline=0.05)
     assert multiplexed is not None
     guard = RedisGuard(client, deadline=0.05, probe_interval=60, first_probe_at_once=False)
     local_decisions: list[None] = []
@@ -513,7 +493,7 @@ async def test_a_hung_redis_on_the_shared_connection_falls_back_to_the_local_buc
     try:
         assert (await budget.charge(caller, 5)).allowed  # answered on the shared connection
         assert local_decisions == []
-        server.process.send_signal(signal.SIGSTOP)
+        own_redis.process.send_signal(signal.SIGSTOP)
         started = time.monotonic()
         assert (await budget.charge(caller, 5)).allowed
         first = time.monotonic() - started
@@ -524,8 +504,6 @@ async def test_a_hung_redis_on_the_shared_connection_falls_back_to_the_local_buc
         assert time.monotonic() - started < 0.02  # the breaker is open: nothing waits
         assert first < 1.0  # the two deadlines, and the guard's look at a busy loop
     finally:
-        server.process.send_signal(signal.SIGCONT)
         await multiplexed.close()
         await guard.close()
         await client.aclose()
-        server.close()

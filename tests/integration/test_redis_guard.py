@@ -9,28 +9,17 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from cost.budget import Budget, LocalBuckets
 from cost.tiers import Caller, Tier
-from storage.embedded import EmbeddedServer, start_redis
+from storage.embedded import EmbeddedServer
 from storage.redis import RedisClient, create_redis_client
 from storage.redis_guard import UNAVAILABLE, RedisGuard
 from transport.persisted_queries import PersistedQueries
 
 DEADLINE = 0.05
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> AsyncIterator[EmbeddedServer]:
-    server = start_redis(tmp_path)
-    try:
-        yield server
-    finally:
-        server.process.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
-        server.close()
 
 
 @pytest.fixture

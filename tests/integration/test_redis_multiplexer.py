@@ -9,13 +9,12 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import hiredis
 import pytest
 
-from storage.embedded import EmbeddedServer, start_redis
+from storage.embedded import EmbeddedServer
 from storage.redis import RedisClient, create_redis_client
 from storage.redis_multiplexer import (
     Endpoint,
@@ -27,16 +26,6 @@ from storage.redis_scripts import LuaScript
 
 DEADLINE = 0.05
 ECHO = LuaScript("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}")
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = start_redis(tmp_path)
-    try:
-        yield server
-    finally:
-        server.process.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
-        server.close()
 
 
 @contextlib.asynccontextmanager
