@@ -47,6 +47,7 @@ from observability.metrics import (
     metrics_authorised,
     worker_metrics_directory,
 )
+from schema.cost_directives import cost_model_of
 from schema.root import create_schema
 from schema.sdl import schema_sdl
 from seed.command import add_seed_command
@@ -60,6 +61,7 @@ from storage.redis_multiplexer import multiplexed_for
 from storage.services import provide_services
 from storage.session_lease import SessionLease
 from storage.transactions import Transactions
+from transport.executed_lane import ExecutedLane
 from transport.fast_front import FastFront
 from transport.fast_lane import FastLane
 from transport.going_away import PROTOCOL_PATH as WEBSOCKET_PROTOCOL
@@ -198,8 +200,25 @@ def create_app(settings: Settings) -> Starlette:
         if settings.cache_enabled and settings.response_cache_enabled
         else None
     )
+    # Covered page queries run in front of Strawberry, on the object cache (its plans are
+    # compiled execution: off with it, checked against the full path in verify mode).
+    executed_lane = (
+        ExecutedLane(
+            schema._schema,
+            cost_model_of(schema),
+            tiers_from(settings.effective_cost_tiers),
+            multiplexed=multiplexed,
+            fast_lane=fast_lane,
+            response_cache=settings.response_cache_enabled,
+        )
+        if settings.cache_enabled and settings.compiled_execution != "off"
+        else None
+    )
     http = GraphQLOverHttp(
-        schema, graphiql=graphiql_response if settings.graphiql else None, fast_lane=fast_lane
+        schema,
+        graphiql=graphiql_response if settings.graphiql else None,
+        fast_lane=fast_lane,
+        executed_lane=executed_lane,
     )
     websocket = GraphQLOverWebSocket(
         schema,
@@ -217,7 +236,18 @@ def create_app(settings: Settings) -> Starlette:
     if settings.graphiql:
         routes.extend(graphiql_routes())
     # Outermost but for Starlette's error handling: a fast-lane answer skips the rest.
-    middleware = [Middleware(FastFront, lane=fast_lane)] if fast_lane is not None else []
+    middleware = (
+        [
+            Middleware(
+                FastFront,
+                lane=fast_lane,
+                executed=executed_lane,
+                verify=settings.compiled_execution == "verify",
+            )
+        ]
+        if fast_lane is not None or executed_lane is not None
+        else []
+    )
     middleware.append(cors(settings))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 

@@ -102,11 +102,20 @@ class Budget:
     async def peek(self, caller: Caller) -> BucketState:
         return await self._apply(caller, Mode.PEEK, 0)
 
-    async def _apply(self, caller: Caller, mode: Mode, points: float) -> BucketState:
+    async def settle(self, caller: Caller, *, requested: float, actual: float) -> BucketState:
+        """An operation already run, in one decision: refused unless `requested` fits, else
+        `actual` taken, where a charge of `requested` and a refund of the rest leave it."""
+        return await self._apply(caller, Mode.CHARGE, actual, fits=requested)
+
+    async def _apply(
+        self, caller: Caller, mode: Mode, points: float, *, fits: float | None = None
+    ) -> BucketState:
         script, guard = self._script, self.guard
         if script is not None and guard is not None:
             key = bucket_key(caller)
             args = [mode.value, points, caller.tier.capacity, caller.tier.restore_rate]
+            if fits is not None:
+                args.append(fits)
             reply: Any = await self._multiplexed_reply(guard, key, args)
             if reply is None:
                 reply = await guard.run([key], lambda: script(keys=[key], args=args))
@@ -121,7 +130,12 @@ class Budget:
                     "Redis unreachable: query-cost budgets are per process until it returns"
                 )
         self.on_local()
-        return self.local.apply(caller, mode=mode, points=points)
+        if fits is None:
+            return self.local.apply(caller, mode=mode, points=points)
+        state = self.local.apply(caller, mode=mode, points=fits)
+        if state.allowed and fits > points:
+            state = self.local.apply(caller, mode=Mode.REFUND, points=fits - points)
+        return state
 
     async def _multiplexed_reply(self, guard: RedisGuard, key: str, args: list[Any]) -> Any | None:
         """The script's reply on the shared connection; None: ask the guarded client. A reply

@@ -96,10 +96,11 @@ local function gcra(key, mode, points, fits, capacity, rate)
 end
 """
 
-# KEYS[1]: the bucket. ARGV: mode, points, capacity, restore rate.
+# KEYS[1]: the bucket. ARGV: mode, points, capacity, restore rate, and optionally the points
+# that must fit for a charge (default: the points themselves).
 SCRIPT = (
     LUA_FUNCTION
-    + "return gcra(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[2]), "
+    + "return gcra(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5] or ARGV[2]), "
     + "tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 )
 

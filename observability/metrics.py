@@ -31,7 +31,7 @@ MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # was not a GraphQL request at all).
 OPERATION_TYPES = ("query", "mutation", "subscription", "unknown")
 OUTCOMES = ("ok", "error", "throttled", "rejected")
-EXECUTION_PATHS = ("compiled", "fallback", "graphql_core")
+EXECUTION_PATHS = ("compiled", "fallback", "graphql_core", "lane")
 COST_KINDS = ("requested", "actual")
 CACHE_KINDS = ("user", "task", "task_list", "task_counts", "response")
 CACHE_RESULTS = ("hit", "miss", "error")
@@ -98,7 +98,8 @@ class TaskqlMetrics:
         self.execution_paths = Counter(
             "taskql_graphql_execution_path",
             "Queries by how they ran: compiled (the document's plan), fallback (the plan met "
-            "something graphql-core must report) or graphql_core (no plan covers the document).",
+            "something graphql-core must report), graphql_core (no plan covers the document) or "
+            "lane (a page built from the object cache in front of Strawberry).",
             ["path"],
             registry=families,
         )

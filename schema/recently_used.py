@@ -27,5 +27,8 @@ class RecentlyUsed(Generic[K, V]):
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
     def __len__(self) -> int:
         return len(self._entries)

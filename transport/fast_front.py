@@ -1,7 +1,13 @@
 """The outermost middleware (inside Starlette's error handling): a `POST /graphql` that the
-fast lane (transport/fast_lane.py) can answer is answered here, before CORS, routing and the
-GraphQL context; every other request, and every fast-lane miss with its body handed back,
-goes on unchanged.
+fast lane (transport/fast_lane.py: a cached response) or the executed lane
+(transport/executed_lane.py: a page built from the object cache) can answer is answered here,
+before CORS, routing and the GraphQL context; every other request, and every miss with its
+body handed back, goes on unchanged.
+
+In verify mode (TASKQL_COMPILED_EXECUTION=verify, the test suite's) the executed lane builds
+its data without charging, the full path answers, and a difference between the two is
+refused with INTERNAL_SERVER_ERROR instead of the full path's answer (a match is counted as
+the lane's in `taskql_graphql_execution_path`).
 
 Only plain requests come this way: one operation in a JSON object with a `query` text (no
 `extensions`, so no persisted-query hash), a bearer token, no `Origin` (CORS stays with its
@@ -11,6 +17,7 @@ the full path gives a response-cache hit: same body, status, headers, metrics an
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,10 +26,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observability.metrics import TaskqlMetrics
 from settings import Settings
-from transport.context import authenticate, request_id_from
+from transport.context import Viewer, authenticate, request_id_from
+from transport.executed_lane import ExecutedLane
 from transport.fast_lane import FastAnswer, FastLane
 from transport.http import log_operation
 from transport.media import response_media_type
+
+log = logging.getLogger("taskql.lane")
 
 FAST_BODY_LIMIT = 64 * 1024
 _WANTED = {b"authorization", b"accept", b"content-type", b"x-request-id"}
@@ -30,9 +40,18 @@ _DECLINING = {b"origin", b"graphql-cost"}
 
 
 class FastFront:
-    def __init__(self, app: ASGIApp, *, lane: FastLane) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        lane: FastLane | None,
+        executed: ExecutedLane | None = None,
+        verify: bool = False,
+    ) -> None:
         self.app = app
         self.lane = lane
+        self.executed = executed
+        self.verify = verify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/graphql":
@@ -44,27 +63,51 @@ class FastFront:
             return
         started = time.perf_counter()
         body, more_body = await _read_body(receive)
-        if not more_body and await self._answered(scope, headers, body, send, started=started):
-            return
+        operation = None if more_body else _operation(body)
+        if operation is not None:
+            state: Any = scope["app"].state.taskql
+            settings: Settings = state.settings
+            viewer = authenticate(headers[b"authorization"].decode("latin-1"), settings=settings)
+            if await self._answered(state, headers, operation, viewer, send, started=started):
+                return
+            if self.verify and self.executed is not None:
+                await self._verified(
+                    state, scope, body, operation, viewer=viewer, channel=(receive, send)
+                )
+                return
         await self.app(scope, _replaying(body, more_body, receive), send)
 
     async def _answered(
-        self, scope: Scope, headers: dict[bytes, bytes], body: bytes, send: Send, *, started: float
+        self,
+        state: Any,
+        headers: dict[bytes, bytes],
+        operation: tuple[str, str | None, dict[str, Any] | None],
+        viewer: Viewer,
+        send: Send,
+        *,
+        started: float,
     ) -> bool:
-        operation = _operation(body)
-        if operation is None:
-            return False
         query, operation_name, variables = operation
-        state: Any = scope["app"].state.taskql
-        settings: Settings = state.settings
-        viewer = authenticate(headers[b"authorization"].decode("latin-1"), settings=settings)
-        answer = await self.lane.answer(
-            query=query,
-            operation_name=operation_name,
-            variables=variables,
-            viewer=viewer,
-            cache=state.cache,
-        )
+        answer = None
+        path: str | None = None  # None: the fast lane's
+        if self.lane is not None:
+            answer = await self.lane.answer(
+                query=query,
+                operation_name=operation_name,
+                variables=variables,
+                viewer=viewer,
+                cache=state.cache,
+            )
+        if answer is None and self.executed is not None and not self.verify:
+            answer = await self.executed.answer(
+                query=query,
+                operation_name=operation_name,
+                variables=variables,
+                viewer=viewer,
+                cache=state.cache,
+                budget=state.budget,
+            )
+            path = "lane"
         if answer is None:
             return False
         request_id = request_id_from(headers.get(b"x-request-id", b"").decode("latin-1"))
@@ -83,7 +126,7 @@ class FastFront:
             }
         )
         await send({"type": "http.response.body", "body": answer.body})
-        _observe(state.metrics, answer, started=started)
+        _observe(state.metrics, answer, path=path, started=started)
         log_operation(
             request_id=request_id,
             user_id=str(viewer.id),
@@ -94,6 +137,90 @@ class FastFront:
             cost=(answer.requested, answer.actual),
         )
         return True
+
+    async def _verified(
+        self,
+        state: Any,
+        scope: Scope,
+        body: bytes,
+        operation: tuple[str, str | None, dict[str, Any] | None],
+        *,
+        viewer: Viewer,
+        channel: tuple[Receive, Send],
+    ) -> None:
+        """The full path's answer, once the executed lane's data is found equal to it."""
+        assert self.executed is not None
+        receive, send = channel
+        query, operation_name, variables = operation
+        built = await self.executed.build(
+            query=query,
+            operation_name=operation_name,
+            variables=variables,
+            viewer=viewer,
+            cache=state.cache,
+        )
+        if built is None:
+            await self.app(scope, _replaying(body, False, receive), send)
+            return
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, _replaying(body, False, receive), capture)
+        if _differs(messages, built.data):
+            log.error(
+                "the executed lane differs from the full path",
+                extra={"lane": built.data, "full_path": _body(messages)[:2000].decode()},
+            )
+            await _refuse(send)
+            return
+        for message in messages:
+            await send(message)
+        if messages and messages[0].get("status") == 200:
+            state.metrics.execution_paths.labels(path="lane").inc()
+
+
+def _body(messages: list[Message]) -> bytes:
+    return b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+def _differs(messages: list[Message], data: dict[str, Any]) -> bool:
+    """Whether the full path answered the query with other data (its refusals, errors and
+    throttling are its own: nothing to compare)."""
+    if not messages or messages[0].get("status") != 200:
+        return False
+    try:
+        answered = orjson.loads(_body(messages))
+    except orjson.JSONDecodeError:
+        return True
+    if not isinstance(answered, dict) or answered.get("errors"):
+        return False
+    return orjson.dumps(answered.get("data")) != orjson.dumps(data)
+
+
+async def _refuse(send: Send) -> None:
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": "Internal server error.",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+                }
+            ]
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes] | None:
@@ -160,8 +287,13 @@ def _operation(body: bytes) -> tuple[str, str | None, dict[str, Any] | None] | N
     return query, name, variables
 
 
-def _observe(metrics: TaskqlMetrics, answer: FastAnswer, *, started: float) -> None:
-    metrics.fast_lane_answers.inc()
+def _observe(
+    metrics: TaskqlMetrics, answer: FastAnswer, *, path: str | None, started: float
+) -> None:
+    if path is None:
+        metrics.fast_lane_answers.inc()
+    else:
+        metrics.execution_paths.labels(path=path).inc()
     metrics.observe_cost(requested=answer.requested, actual=answer.actual)
     metrics.observe_operation(
         operation_type="query", outcome="ok", seconds=time.perf_counter() - started

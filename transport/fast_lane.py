@@ -148,19 +148,35 @@ class FastLane:
         hit: Callable[[CacheKeys], tuple[list[str], list[Any]]],
     ) -> list[Any] | None:
         """The HIT script's reply; None where Redis is not to be asked or did not answer."""
-        multiplexed = self.multiplexed
-        if multiplexed is None:
+        return await run_owned_script(cache, self.multiplexed, route, HIT, hit)
 
-            async def on_client(redis: RedisClient, keys: CacheKeys) -> list[Any]:
-                script_keys, args = hit(keys)
-                return list(await run_script(redis, HIT, keys=script_keys, args=args))
+    def remember(self, digest: str, requested: int) -> None:
+        """A response another lane kept in the response cache, with its requested cost."""
+        self.known.put(digest, requested)
 
-            return await cache.connection.call([route], on_client)
-        keys = await cache.connection.keys_if_allowed([route])
-        if keys is None:
-            return None
-        # None: the full path meets the same node through the guard.
-        return await multiplexed.evalsha_or_none(HIT, *hit(keys))
+
+async def run_owned_script(
+    cache: ObjectCache,
+    multiplexed: MultiplexedRedis | None,
+    route: str,
+    script: LuaScript,
+    build: Callable[[CacheKeys], tuple[list[str], list[Any]]],
+) -> list[Any] | None:
+    """A script on one owner's keys (`build` names them, with its arguments, for the cache's
+    current epoch): on the shared connection of a single Redis, else the object cache's
+    client through its guard. None where Redis is not to be asked or did not answer."""
+    if multiplexed is None:
+
+        async def on_client(redis: RedisClient, keys: CacheKeys) -> list[Any]:
+            script_keys, args = build(keys)
+            return list(await run_script(redis, script, keys=script_keys, args=args))
+
+        return await cache.connection.call([route], on_client)
+    keys = await cache.connection.keys_if_allowed([route])
+    if keys is None:
+        return None
+    # None: the full path meets the same node through the guard.
+    return await multiplexed.evalsha_or_none(script, *build(keys))
 
 
 def _route(owner: PydanticObjectId) -> str:

@@ -25,6 +25,7 @@ from observability.metrics import TaskqlMetrics
 from schema.context import Context
 from transport.body import MAX_BODY_BYTES, BodyTooLarge, read_limited_body
 from transport.context import create_context, request_id_of
+from transport.executed_lane import ExecutedLane
 from transport.fast_lane import FastLane
 from transport.media import MediaType, prefers_html, response_media_type
 from transport.payload import (
@@ -56,10 +57,12 @@ class GraphQLOverHttp:
         *,
         graphiql: PageRenderer | None,
         fast_lane: FastLane | None = None,
+        executed_lane: ExecutedLane | None = None,
     ) -> None:
         self.schema = schema
         self.graphiql = graphiql
         self.fast_lane = fast_lane
+        self.executed_lane = executed_lane
 
     async def handle(self, request: Request) -> Response:
         accept = request.headers.get("accept")
@@ -139,6 +142,8 @@ class GraphQLOverHttp:
         if self.fast_lane is not None:
             self.fast_lane.learn(context, executed)
         query = resolved.operation.query
+        if self.executed_lane is not None and query and _answered_query(context, executed):
+            self.executed_lane.learn(query, resolved.operation.operation_name)
         if resolved.register and query and not DOCUMENT_REFUSED.intersection(executed.codes):
             await persisted.register(resolved.register, query)
         return executed
@@ -188,6 +193,15 @@ class GraphQLOverHttp:
             failed.body["errors"][0]["extensions"]["requestId"] = context.request_id
             return failed
         return outcome(result, media_type=media_type)
+
+
+def _answered_query(context: Context, executed: Outcome) -> bool:
+    """A query the full path answered without errors: valid, within every limit."""
+    return (
+        context.operation_type == "query"
+        and executed.status == 200
+        and "errors" not in executed.body
+    )
 
 
 def _refusal_for(error: BodyTooLarge | NotAGraphQLRequest | BatchSizeRefused) -> Outcome:
