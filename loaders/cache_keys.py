@@ -18,7 +18,7 @@ from enum import StrEnum
 from beanie import PydanticObjectId
 
 # Bump whenever the shape of a cached value changes.
-CACHE_SCHEMA_VERSION = 3
+CACHE_SCHEMA_VERSION = 4
 PREFIX = f"tq:c{CACHE_SCHEMA_VERSION}"
 EPOCH_KEY = f"{PREFIX}:epoch"
 

@@ -47,7 +47,10 @@ def _decode_user(raw: bytes) -> UserProfile:
 
 
 def _encode_page(page: TaskPage) -> bytes:
-    return _dumps({"tasks": [_task_fields(task) for task in page.documents], "more": page.has_more})
+    # The count leads, so that a Lua script reads it without parsing the page
+    # (transport/executed_lane.py).
+    tasks = [_task_fields(task) for task in page.documents]
+    return _dumps({"n": len(tasks), "tasks": tasks, "more": page.has_more})
 
 
 def _decode_page(raw: bytes) -> TaskPage:

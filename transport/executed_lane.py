@@ -25,27 +25,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from beanie import PydanticObjectId
 from graphql import GraphQLSchema, parse
 
 from cost.actual import actual_cost
-from cost.budget import Budget
+from cost.budget import Budget, bucket_key
+from cost.gcra import LUA_FUNCTION, BucketState, state_from_reply
 from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
-from cost.tiers import Tier, caller_for
+from cost.tiers import Caller, Tier, caller_for
 from loaders.cache import GENERATION_TTL_MS, ObjectCache
 from loaders.cache_connection import new_generation
 from loaders.cache_keys import CacheKeys, CacheKind, payload_if_current
 from loaders.cache_scripts import READ_SCRIPT
 from loaders.task import digest as list_digest
 from models.task_query import TaskPageQuery
-from schema.compiled.page_plan import NeedsRead, PagePlan, compile_page_plan
+from schema.compiled.page_plan import NeedsRead, PagePlan, Sizes, compile_page_plan
 from schema.compiled.plan import NotCovered
 from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest, response_entry, response_key
 from schema.recently_used import RecentlyUsed
 from storage.redis_multiplexer import MultiplexedRedis
+from storage.redis_scripts import LuaScript
 from transport.context import Viewer
 from transport.fast_lane import FastAnswer, FastLane, run_owned_script
 
@@ -55,6 +56,53 @@ DEFAULT_CAPACITY = 1_000
 _NAMES = CacheKeys(0)  # key names for routing (they do not depend on the epoch)
 
 
+# KEYS: the owner's generation, the cached page, the user's bucket, the owner's profile
+# (optional). ARGV: the epoch's stamp, the requested cost, the tier's capacity and restore
+# rate, the actual cost's a and b (a + b x tasks; a cached page starts with its count of
+# tasks, loaders/codecs.py).
+# Reply: {0} not cached or refused; else 1, the bucket state (4), the actual cost, the
+# generation, the page, the profile.
+PAGE_AND_CHARGE = LuaScript(
+    LUA_FUNCTION
+    + """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {0} end
+local page = redis.call('GET', KEYS[2])
+if not page then return {0} end
+local head = ARGV[1] .. generation .. '|'
+if string.sub(page, 1, #head) ~= head then return {0} end
+local profile = false
+if KEYS[4] then
+  profile = redis.call('GET', KEYS[4])
+  if (not profile) or string.sub(profile, 1, #ARGV[1]) ~= ARGV[1] then return {0} end
+  profile = string.sub(profile, #ARGV[1] + 1)
+end
+local tasks = tonumber(string.match(page, '^{"n":(%d+)', #head + 1))
+if not tasks then return {0} end
+local requested = tonumber(ARGV[2])
+local actual = math.min(tonumber(ARGV[5]) + tonumber(ARGV[6]) * tasks, requested)
+local state = gcra(KEYS[3], 'charge', actual, requested, tonumber(ARGV[3]), tonumber(ARGV[4]))
+if state[1] ~= 1 then return {0} end
+return {1, state[1], state[2], state[3], state[4], actual, generation,
+        string.sub(page, #head + 1), profile}
+"""
+)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A request the lane covers, before anything is read: its plan, page and prices."""
+
+    plan: PagePlan
+    query: TaskPageQuery
+    sizes: Sizes
+    caller: Caller
+    requested: int
+    text: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+
 @dataclass(frozen=True)
 class LaneData:
     """What the lane built, before any charge (verify mode compares it with the full path's)."""
@@ -62,8 +110,6 @@ class LaneData:
     data: dict[str, Any]
     requested: int
     actual: int
-    tier: Tier
-    owner: PydanticObjectId
     generation: bytes
 
 
@@ -100,43 +146,45 @@ class ExecutedLane:
             plan = None
         self.plans.put(key, plan)
 
-    async def build(
+    def asked(
         self,
         *,
         query: str,
         operation_name: str | None,
         variables: dict[str, Any] | None,
         viewer: Viewer,
-        cache: ObjectCache,
-    ) -> LaneData | None:
-        """The data of a covered page query, priced; None: take the full path."""
+    ) -> Asked | None:
+        """The covered request, priced; None: take the full path."""
         owner = viewer.id
         plan = self.plans.get((query, operation_name))
         if owner is None or plan is None:
             return None
-        page_query = plan.page_query(self.schema, owner, variables)
-        if page_query is None:
+        page = plan.page_query(self.schema, owner, variables)
+        if page is None:
             return None
-        operation = Operation(
-            self.schema, plan.document, operation_name=operation_name, variables=variables
-        )
-        requested = requested_cost(operation, self.model)
-        tier = caller_for(self.tiers, user_id=str(owner), user_tier=viewer.tier, address="").tier
-        if requested > tier.max_query:
+        page_query, sizes = page
+        requested = plan.requested.get(sizes)
+        if requested is None:
+            operation = self._operation(plan, operation_name, variables)
+            requested = plan.requested[sizes] = requested_cost(operation, self.model)
+        caller = caller_for(self.tiers, user_id=str(owner), user_tier=viewer.tier, address="")
+        if requested > caller.tier.max_query:
             return None
-        read = await self._read(cache, page_query, owner_too=plan.needs_owner)
+        return Asked(plan, page_query, sizes, caller, requested, query, operation_name, variables)
+
+    async def build(self, asked: Asked, cache: ObjectCache) -> LaneData | None:
+        """The data from the cached page and profile, not charged; None: take the full path."""
+        read = await self._read(cache, asked.query, owner_too=asked.plan.needs_owner)
         if read is None:
             return None
         generation, page, profile = read
         try:
-            data = plan.data(page_query, page, profile, viewer=owner)
+            data = asked.plan.data(asked.query, page, profile, viewer=asked.query.owner_id)
         except NeedsRead:
             return None
-        cache.counted_hit(CacheKind.TASK_LIST)
-        if profile is not None:
-            cache.counted_hit(CacheKind.USER)
-        actual = min(actual_cost(operation, self.model, data=data), requested)
-        return LaneData(data, requested, actual, tier, owner, generation)
+        self._counted(cache, profile)
+        actual = self._actual(asked, page, profile, data)
+        return LaneData(data, asked.requested, actual, generation)
 
     async def answer(
         self,
@@ -149,29 +197,110 @@ class ExecutedLane:
         budget: Budget,
     ) -> FastAnswer | None:
         """The response, charged; None: take the full path."""
-        built = await self.build(
-            query=query,
-            operation_name=operation_name,
-            variables=variables,
-            viewer=viewer,
-            cache=cache,
+        asked = self.asked(
+            query=query, operation_name=operation_name, variables=variables, viewer=viewer
         )
-        if built is None:
+        if asked is None:
             return None
-        caller = caller_for(self.tiers, user_id=str(built.owner), user_tier=viewer.tier, address="")
-        state = await budget.settle(caller, requested=built.requested, actual=built.actual)
-        if not state.allowed:
-            return None
+        coefficients = asked.plan.actual.get(asked.sizes)
+        if coefficients is None or asked.plan.may_probe(asked.query):
+            # First sight of these sizes (the actual cost is walked once), or a flag that may
+            # need a probe: read, build, then charge.
+            built = await self.build(asked, cache)
+            if built is None:
+                return None
+            state = await budget.settle(
+                asked.caller, requested=asked.requested, actual=built.actual
+            )
+            if not state.allowed:
+                return None
+        else:
+            charged = await self._read_and_charge(cache, asked, coefficients)
+            if charged is None:
+                return None
+            built, state = charged
         data = orjson.dumps(built.data)
         if self.response_cache:
-            await self._keep(
-                cache, built, data, query=query, operation_name=operation_name, variables=variables
-            )
+            await self._keep(cache, asked, built, data)
+        tier = asked.caller.tier
         extensions = cost_extensions(
-            built.tier, requested=built.requested, actual=built.actual, state=state
+            tier, requested=asked.requested, actual=built.actual, state=state
         )
         body = orjson.dumps({"data": orjson.Fragment(data), "extensions": extensions})
-        return FastAnswer(body, rate_limit_values(built.tier, state), built.requested, built.actual)
+        return FastAnswer(body, rate_limit_values(tier, state), asked.requested, built.actual)
+
+    def _actual(
+        self,
+        asked: Asked,
+        page: dict[str, Any],
+        profile: list[Any] | None,
+        data: dict[str, Any],
+    ) -> int:
+        """The actual cost, from the plan's (a, b) for these sizes; walked on the data of an
+        empty and of a one-task page the first time."""
+        tasks = page["tasks"]
+        coefficients = asked.plan.actual.get(asked.sizes)
+        if coefficients is None:
+            operation = self._operation(asked.plan, asked.operation_name, asked.variables)
+            if not tasks:
+                return min(actual_cost(operation, self.model, data=data), asked.requested)
+            owner = asked.query.owner_id
+            empty, one = (
+                asked.plan.data(asked.query, {**page, "tasks": part}, profile, viewer=owner)
+                for part in (tasks[:0], tasks[:1])
+            )
+            a = actual_cost(operation, self.model, data=empty)
+            b = actual_cost(operation, self.model, data=one) - a
+            coefficients = asked.plan.actual[asked.sizes] = (a, b)
+        a, b = coefficients
+        return min(a + b * len(tasks), asked.requested)
+
+    async def _read_and_charge(
+        self, cache: ObjectCache, asked: Asked, coefficients: tuple[int, int]
+    ) -> tuple[LaneData, BucketState] | None:
+        """The page and profile read and the budget charged, in one script."""
+        query, owner = asked.query, asked.query.owner_id
+        page_name = list_digest("page", query)
+        tier = asked.caller.tier
+
+        def script(keys: CacheKeys) -> tuple[list[str], list[Any]]:
+            names = [keys.generation(owner), keys.task_list(owner, page_name)]
+            names.append(bucket_key(asked.caller))
+            if asked.plan.needs_owner:
+                names.append(keys.user(owner))
+            return names, [
+                keys.stamp(b""),
+                asked.requested,
+                tier.capacity,
+                tier.restore_rate,
+                *coefficients,
+            ]
+
+        reply = await run_owned_script(
+            cache, self.multiplexed, _NAMES.generation(owner), PAGE_AND_CHARGE, script
+        )
+        if not reply or int(reply[0]) != 1:
+            return None
+        state = state_from_reply(reply[1:5])
+        actual, generation, page_payload, profile_payload = reply[5:9]
+        page = orjson.loads(page_payload)
+        profile = None if profile_payload is None else orjson.loads(profile_payload)
+        data = asked.plan.data(query, page, profile, viewer=owner)
+        self._counted(cache, profile)
+        return LaneData(data, asked.requested, int(actual), generation), state
+
+    @staticmethod
+    def _counted(cache: ObjectCache, profile: object) -> None:
+        cache.counted_hit(CacheKind.TASK_LIST)
+        if profile is not None:
+            cache.counted_hit(CacheKind.USER)
+
+    def _operation(
+        self, plan: PagePlan, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> Operation:
+        return Operation(
+            self.schema, plan.document, operation_name=operation_name, variables=variables
+        )
 
     async def _read(
         self, cache: ObjectCache, query: TaskPageQuery, *, owner_too: bool
@@ -211,24 +340,16 @@ class ExecutedLane:
             None if profile is None else orjson.loads(profile),
         )
 
-    async def _keep(
-        self,
-        cache: ObjectCache,
-        built: LaneData,
-        data: bytes,
-        *,
-        query: str,
-        operation_name: str | None,
-        variables: dict[str, Any] | None,
-    ) -> None:
+    async def _keep(self, cache: ObjectCache, asked: Asked, built: LaneData, data: bytes) -> None:
         """The response kept as the response cache keeps it, for the fast lane next time."""
-        digest = response_digest(query, operation_name, variables)
+        digest = response_digest(asked.text, asked.operation_name, asked.variables)
+        owner = asked.query.owner_id
         await cache.keep_owned_entry(
             CacheKind.RESPONSE,
-            (built.owner, digest),
+            (owner, digest),
             response_entry(built.actual, data),
             generation=built.generation,
             key_of=response_key,
         )
         if self.fast_lane is not None:
-            self.fast_lane.remember(digest, built.requested)
+            self.fast_lane.remember(digest, asked.requested)

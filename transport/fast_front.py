@@ -152,13 +152,10 @@ class FastFront:
         assert self.executed is not None
         receive, send = channel
         query, operation_name, variables = operation
-        built = await self.executed.build(
-            query=query,
-            operation_name=operation_name,
-            variables=variables,
-            viewer=viewer,
-            cache=state.cache,
+        asked = self.executed.asked(
+            query=query, operation_name=operation_name, variables=variables, viewer=viewer
         )
+        built = None if asked is None else await self.executed.build(asked, state.cache)
         if built is None:
             await self.app(scope, _replaying(body, False, receive), send)
             return

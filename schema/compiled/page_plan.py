@@ -18,7 +18,7 @@ test suite runs this lane in verify mode, where every answer is compared with th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,6 +68,7 @@ class PageRun:
 
 
 Getter = Callable[[Any, PageRun], Any]
+Sizes = tuple[int | None, int | None]  # the page's `first` and `last` arguments
 Fields = tuple[tuple[str, Getter], ...]
 
 
@@ -114,13 +115,28 @@ class PagePlan:
     operation: OperationDefinitionNode
     field_node: FieldNode
     root: Fields  # the root's response keys; `tasks` reads the run's connection
-    needs_owner: bool  # the owner's profile is read with the page
+    needs: frozenset[str]  # "owner": the owner's profile; "next"/"previous": page flags
+    # Costs already walked, by the page's sizes: the requested cost depends on `first` and
+    # `last` alone; every object a covered page holds is non-null, so its actual cost is
+    # a + b x its tasks (kept as (a, b)).
+    requested: dict[Sizes, int] = field(default_factory=dict, compare=False, hash=False)
+    actual: dict[Sizes, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def needs_owner(self) -> bool:
+        return "owner" in self.needs
+
+    def may_probe(self, query: TaskPageQuery) -> bool:
+        """Whether a page flag may need a boundary probe (NeedsRead) for this page."""
+        return ("previous" in self.needs and query.after is not None) or (
+            "next" in self.needs and query.before is not None
+        )
 
     def page_query(
         self, schema: GraphQLSchema, owner: PydanticObjectId, variables: Mapping[str, Any] | None
-    ) -> TaskPageQuery | None:
-        """The page asked for; None where the variables or arguments are refused (the full
-        path reports why)."""
+    ) -> tuple[TaskPageQuery, Sizes] | None:
+        """The page asked for, with the `first` and `last` it was asked by; None where the
+        variables or arguments are refused (the full path reports why)."""
         coerced = get_variable_values(
             schema, self.operation.variable_definitions or (), dict(variables or {})
         )
@@ -139,7 +155,7 @@ class PagePlan:
             )
         except Exception:  # noqa: BLE001 -- a refused argument: the full path says which
             return None
-        return TaskPageQuery(
+        query = TaskPageQuery(
             owner_id=owner,
             filter=TaskFilterSpec(),
             sort=_SORT,
@@ -148,6 +164,7 @@ class PagePlan:
             after=window.after,
             before=window.before,
         )
+        return query, (arguments.get("first"), arguments.get("last"))
 
     def data(
         self,
@@ -178,7 +195,7 @@ def compile_page_plan(
     grouped = _grouped(schema, "Query", [operation.selection_set], fragments, root=True)
     root: list[tuple[str, Getter]] = []
     field_node: FieldNode | None = None
-    needs: set[str] = set()  # "owner": some task's owner is selected
+    needs: set[str] = set()
     for key, nodes in grouped.items():
         name = nodes[0].name.value
         if name == "__typename":
@@ -198,7 +215,7 @@ def compile_page_plan(
         operation=operation,
         field_node=field_node,
         root=tuple(root),
-        needs_owner="owner" in needs,
+        needs=frozenset(needs),
     )
 
 
@@ -243,7 +260,7 @@ def _connection(
             task = _task(schema, _sub_sets(nodes), fragments, needs)
             fields.append((key, _each(task)))
         elif name == "pageInfo":
-            page_info = _page_info(schema, _sub_sets(nodes), fragments)
+            page_info = _page_info(schema, _sub_sets(nodes), fragments, needs)
             fields.append((key, _one(page_info)))
         else:
             raise NotCovered(f"TaskConnection.{name}")
@@ -271,10 +288,14 @@ def _edge(
     return tuple(fields)
 
 
+_FLAGS = {"hasNextPage": "next", "hasPreviousPage": "previous"}
+
+
 def _page_info(
     schema: GraphQLSchema,
     selection_sets: list[SelectionSetNode],
     fragments: dict[str, FragmentDefinitionNode],
+    needs: set[str],
 ) -> Fields:
     """PageInfo as TaskConnection.from_page sets it: the page's own end from its extra task,
     the far side of a cursor only from a probe (NeedsRead)."""
@@ -290,6 +311,8 @@ def _page_info(
         name = nodes[0].name.value
         if name not in getters:
             raise NotCovered(f"PageInfo.{name}")
+        if name in _FLAGS:
+            needs.add(_FLAGS[name])
         fields.append((key, getters[name]))
     return tuple(fields)
 
