@@ -197,6 +197,64 @@ async def test_a_partial_refund_gives_back_exactly_the_difference(
     assert 88 - EPS <= refunded.available <= 88 + elapsed + EPS
 
 
+async def test_settle_takes_the_actual_cost_once_the_requested_one_fits(
+    budget: Budget, new_caller: MakeCaller
+) -> None:
+    """One decision where the full path makes two: refused unless `requested` fits (taking
+    nothing), else `actual` taken, where a charge and a refund of the rest leave the bucket."""
+    caller = new_caller(capacity=100, restore_rate=1)
+    started = time.monotonic()
+    settled = await budget.settle(caller, requested=52, actual=12)
+    assert settled.allowed
+    assert settled.available == pytest.approx(88.0, abs=EPS)
+    # The same as a charge of 52 and a refund of 40 (the bucket refills between those two).
+    charged_and_refunded = new_caller(capacity=100, restore_rate=1)
+    charged = time.monotonic()
+    await budget.charge(charged_and_refunded, 52)
+    reference = await budget.refund(charged_and_refunded, 40)
+    between = time.monotonic() - charged
+    assert settled.available - EPS <= reference.available <= settled.available + between + EPS
+
+    # 85 would fit as an actual cost; a requested 95 does not: refused, nothing taken.
+    await budget.charge(caller, 3)
+    refused = await budget.settle(caller, requested=95, actual=1)
+    elapsed = time.monotonic() - started
+    assert not refused.allowed
+    assert 85 - EPS <= refused.available <= 85 + elapsed + EPS
+    assert refused.retry_after == pytest.approx(95 - refused.available, abs=EPS)
+    after = await budget.peek(caller)
+    assert refused.available - EPS <= after.available <= 85 + elapsed + EPS
+
+
+async def test_the_local_bucket_settles_as_a_charge_and_a_refund() -> None:
+    client = create_redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    clock = Clock()
+    budget = budget_on_a_clock(client, clock, [])
+    caller = Caller(
+        tier=Tier(name="user", capacity=20, restore_rate=10, max_query=20),
+        key=f"user:{uuid.uuid4().hex}",
+    )
+    try:
+        approx_state(
+            await budget.settle(caller, requested=15, actual=4),
+            allowed=True,
+            available=16,
+            retry_after=0,
+            full_after=0.4,
+        )
+        approx_state(
+            await budget.settle(caller, requested=17, actual=1),
+            allowed=False,
+            available=16,
+            retry_after=0.1,
+            full_after=0.4,
+        )
+    finally:
+        assert budget.guard is not None
+        await budget.guard.close()
+        await client.aclose()
+
+
 def bounded_client(redis_url: str) -> Redis:
     """A client of at most 8 connections: 100 connects at once can time out on a loaded host,
     and each timeout would hand that charge to the local bucket."""
