@@ -167,7 +167,9 @@ async def find_tasks(refs: list[TaskRef]) -> dict[TaskRef, TaskDocument]:
     by_owner: dict[PydanticObjectId, list[PydanticObjectId]] = {}
     for owner_id, task_id in refs:
         by_owner.setdefault(owner_id, []).append(task_id)
-    clauses = [{"owner_id": owner, "_id": {"$in": ids}} for owner, ids in by_owner.items()]
+    # `_id` first: SecantusDB tries a filter's keys in the order written (the owner first reads
+    # every task of the owner, 40 ms for 250, against 8 for the ids' lookups).
+    clauses = [{"_id": {"$in": ids}, "owner_id": owner} for owner, ids in by_owner.items()]
     query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
     found: dict[TaskRef, TaskDocument] = {}
     async for raw in TaskDocument.get_pymongo_collection().find(query):

@@ -22,6 +22,7 @@ from models.task_query import (
     range_bound,
     sort_spec,
 )
+from models.task_windows import read_newest, windowed
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,14 @@ async def find_task_page(query: TaskPageQuery) -> TaskPage:
         found = collection.find(_with(conditions, *bounds)).sort(sort).limit(limit)
         return await found.to_list(None)
 
-    if ranged is None:
+    windowed_raws = None
+    if windowed(query):
+        windowed_raws = await read_newest(
+            read, query, ranged, wanted=wanted, fetched=wanted + TIE_SLACK
+        )
+    if windowed_raws is not None:
+        raws = windowed_raws
+    elif ranged is None:
         exact = [bound_query(query.sort, k, side=side, inclusive=False) for k, side in sides]
         raws = await read(*exact, limit=wanted)
     else:
