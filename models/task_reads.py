@@ -81,13 +81,15 @@ async def find_task_page(query: TaskPageQuery) -> TaskPage:
     collection = TaskDocument.get_pymongo_collection()
 
     async def read(*bounds: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        # One batch: past 101 documents a default first batch would take a getMore.
         found = collection.find(_with(conditions, *bounds)).sort(sort).limit(limit)
-        return await found.to_list(None)
+        return await found.batch_size(limit).to_list(None)
 
     windowed_raws = None
     if windowed(query):
+        slack = 0 if ranged is None else TIE_SLACK
         windowed_raws = await read_newest(
-            read, query, ranged, wanted=wanted, fetched=wanted + TIE_SLACK
+            read, query, ranged, wanted=wanted, fetched=wanted + slack
         )
     if windowed_raws is not None:
         raws = windowed_raws
