@@ -3,14 +3,15 @@
 SecantusDB reads every task of a query's range before it sorts and cuts the limit (no limit
 pushdown): the newest 50 of an owner's 250 tasks cost 250 reads, and a page after a cursor
 every task older than it. So such a page is read as a window, `created_at` in [floor, upper),
-likely to hold just the page: the floor is a hint from what this process last read of the
-owner (the creation time of the page's last task, or the time span a page of it covered,
-with a margin). Whatever the hint, the answer is exact:
+likely to hold just the page: its floor is a hint from what this process last read of the
+owner (the creation time of a first page's last task, or the time span a page covered, with a
+margin), else the two weeks before the cursor (or now). Whatever the floor, the answer is
+exact:
 - a window that holds a page or more gives its newest (everything outside is older);
-- a window that holds fewer is completed by the newest tasks below its floor (`$lt`, so a
-  tie at the floor is read once);
-- without a hint the floor is 1970, which on SecantusDB also selects the creation-time index
-  (a bare owner query takes its shortest owner index, the tags one, and sorts at random).
+- a window that holds fewer is completed from a slice below its floor, four times as long,
+  then from all that is left (`$lt` a floor, so a tie at it is read once);
+- every window also has a `created_at` range, which on SecantusDB selects the creation-time
+  index (a bare owner query takes its shortest owner index, the tags one, and sorts at random).
 On MongoDB each window is the same index range with a limit as the query it replaces.
 Conditions are `$gte`/`$lt` only: SecantusDB drops values equal to a `$lte` bound on an
 index's second field (see RangeBound).
@@ -27,6 +28,9 @@ from beanie import PydanticObjectId
 from models.task_query import RangeBound, TaskFilterSpec, TaskPageQuery, TaskSort
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_SPAN = timedelta(days=14)  # without a hint: the last two weeks, then 8 weeks before...
+GROWTH = 4  # each slice below a short window this many times as long as the one above
+MAX_SLICES = 2  # reads below the first window, the last of them all that is left
 MARGIN = 1.5  # a span learned is widened by half, so that the next page's window holds it
 HINT_CAPACITY = 10_000  # owners x page sizes remembered per process
 _MILLISECOND = timedelta(milliseconds=1)
@@ -45,11 +49,14 @@ class WindowHints:
         self.floors: dict[HintKey, datetime] = {}
         self.spans: dict[HintKey, timedelta] = {}
 
-    def floor(self, key: HintKey, top: datetime | None) -> datetime:
+    def start(
+        self, key: HintKey, top: datetime | None, now: datetime
+    ) -> tuple[datetime, timedelta]:
+        """The first window's floor, and the span that the next ones double."""
+        span = self.spans.get(key, FIRST_SPAN)
         if top is None:
-            return self.floors.get(key, EPOCH)
-        span = self.spans.get(key)
-        return EPOCH if span is None else top - span
+            return self.floors.get(key, now - span), span
+        return top - span, span
 
     def learn(self, key: HintKey, top: datetime | None, tasks: list[dict[str, Any]]) -> None:
         """From a page read in full (`tasks`: as many as were wanted, newest first)."""
@@ -91,21 +98,27 @@ async def read_newest(
     hints = HINTS if hints is None else hints
     top: datetime | None = None if after is None else after.value
     key = (query.owner_id, wanted)
-    floor = hints.floor(key, top)
+    floor, span = hints.start(key, top, datetime.now(UTC))
     window: dict[str, Any] = {"$gte": floor}
     if after is not None:
         window.update(after.reach["created_at"])  # `$lt` the position's next value
     raws = await read({"created_at": window}, limit=fetched)
     kept = raws if after is None else [raw for raw in raws if after.holds(raw)]
-    if len(kept) >= wanted:
-        found = kept[:wanted]
-    elif len(raws) == fetched:
+    if len(kept) < wanted and len(raws) == fetched:
         return None
-    elif floor == EPOCH:
-        found = kept  # the window held every task there is
-    else:
-        # Below the floor every task is older than the position: no tie to sort out.
-        found = kept + await read({"created_at": {"$lt": floor}}, limit=wanted - len(kept))
+    found = kept[:wanted]
+    # Short: a longer slice below, then all that is left. Every task below a floor is older
+    # than every task above it (`$lt`: a tie at a floor is read once).
+    for slices in range(1, MAX_SLICES + 1):
+        if len(found) >= wanted:
+            break
+        span *= GROWTH
+        below: dict[str, Any] = {"$lt": floor}
+        if slices < MAX_SLICES and floor - span > EPOCH:
+            floor = below["$gte"] = floor - span
+        found += await read({"created_at": below}, limit=wanted - len(found))
+        if "$gte" not in below:
+            break
     if len(found) == wanted:
         hints.learn(key, top, found)
     return found
