@@ -5,13 +5,13 @@ pushdown): the newest 50 of an owner's 250 tasks cost 250 reads, and a page afte
 every task older than it. So such a page is read as a window, `created_at` in [floor, upper),
 likely to hold just the page: its floor is a hint from what this process last read of the
 owner (the creation time of a first page's last task, or the time span a page covered, with a
-margin), else the two weeks before the cursor (or now). Whatever the floor, the answer is
-exact:
+margin). Whatever the floor, the answer is exact:
 - a window that holds a page or more gives its newest (everything outside is older);
 - a window that holds fewer is completed from a slice below its floor, four times as long,
   then from all that is left (`$lt` a floor, so a tie at it is read once);
-- every window also has a `created_at` range, which on SecantusDB selects the creation-time
-  index (a bare owner query takes its shortest owner index, the tags one, and sorts at random).
+- without a hint the floor is 1970: the window holds the whole list, one read as before, but
+  with a `created_at` range, which on SecantusDB selects the creation-time index (a bare owner
+  query takes its shortest owner index, the tags one, whose entries come in tag order).
 On MongoDB each window is the same index range with a limit as the query it replaces.
 Conditions are `$gte`/`$lt` only: SecantusDB drops values equal to a `$lte` bound on an
 index's second field (see RangeBound).
@@ -28,7 +28,6 @@ from beanie import PydanticObjectId
 from models.task_query import RangeBound, TaskFilterSpec, TaskPageQuery, TaskSort
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FIRST_SPAN = timedelta(days=14)  # without a hint: the last two weeks, then 8 weeks before...
 GROWTH = 4  # each slice below a short window this many times as long as the one above
 MAX_SLICES = 2  # reads below the first window, the last of them all that is left
 MARGIN = 1.5  # a span learned is widened by half, so that the next page's window holds it
@@ -49,14 +48,14 @@ class WindowHints:
         self.floors: dict[HintKey, datetime] = {}
         self.spans: dict[HintKey, timedelta] = {}
 
-    def start(
-        self, key: HintKey, top: datetime | None, now: datetime
-    ) -> tuple[datetime, timedelta]:
-        """The first window's floor, and the span that the next ones double."""
-        span = self.spans.get(key, FIRST_SPAN)
+    def start(self, key: HintKey, top: datetime | None) -> tuple[datetime, timedelta | None]:
+        """The first window's floor, and the span that the slice below it grows from; 1970 and
+        None without a hint (the window then holds the whole list: one read, as before)."""
+        span = self.spans.get(key)
         if top is None:
-            return self.floors.get(key, now - span), span
-        return top - span, span
+            floor = self.floors.get(key)
+            return (EPOCH, None) if floor is None or span is None else (floor, span)
+        return (EPOCH, None) if span is None else (top - span, span)
 
     def learn(self, key: HintKey, top: datetime | None, tasks: list[dict[str, Any]]) -> None:
         """From a page read in full (`tasks`: as many as were wanted, newest first)."""
@@ -98,7 +97,7 @@ async def read_newest(
     hints = HINTS if hints is None else hints
     top: datetime | None = None if after is None else after.value
     key = (query.owner_id, wanted)
-    floor, span = hints.start(key, top, datetime.now(UTC))
+    floor, span = hints.start(key, top)
     window: dict[str, Any] = {"$gte": floor}
     if after is not None:
         window.update(after.reach["created_at"])  # `$lt` the position's next value
@@ -110,7 +109,7 @@ async def read_newest(
     # Short: a longer slice below, then all that is left. Every task below a floor is older
     # than every task above it (`$lt`: a tie at a floor is read once).
     for slices in range(1, MAX_SLICES + 1):
-        if len(found) >= wanted:
+        if len(found) >= wanted or span is None:
             break
         span *= GROWTH
         below: dict[str, Any] = {"$lt": floor}

@@ -151,6 +151,38 @@ async def test_a_persisted_query_registered_on_one_instance_is_served_by_the_oth
     )
 
 
+async def test_the_executed_lane_reads_and_charges_in_one_slot(
+    mongodb_url: str, redis_cluster: EmbeddedCluster
+) -> None:
+    """A page query answered by the executed lane (response cache off, plans on): its script
+    reads the owner's page and profile and charges the budget on one master, as the full path
+    answers and charges."""
+    database = f"taskql_cluster_lane_{uuid.uuid4().hex[:8]}"
+    env = cluster_env(mongodb_url, redis_cluster, database)
+    env |= {"TASKQL_COMPILED_EXECUTION": "on", "TASKQL_RESPONSE_CACHE": "0"}
+    page = "{ tasks(first: 5) { nodes { title owner { name } } pageInfo { hasNextPage } } }"
+    try:
+        with ServerProcess(env=env) as server:
+            api = Api(server)
+            users = [await api.register(name=f"Lane {n}") for n in range(4)]  # over the slots
+            for user in users:
+                await create_tasks(api, user, 3)
+                executed = await api.post(page, headers=user.headers)
+                lanes = total(scrape(server), "taskql_graphql_execution_path_total", path="lane")
+                for _ in range(2):  # the first walks the actual cost, the second is one script
+                    again = await api.post(page, headers=user.headers)
+                    assert again.body["data"] == executed.body["data"]
+                    costs = [r.body["extensions"]["cost"] for r in (again, executed)]
+                    assert costs[0]["actualQueryCost"] == costs[1]["actualQueryCost"]
+                after = total(scrape(server), "taskql_graphql_execution_path_total", path="lane")
+                assert after == lanes + 2
+            assert total(scrape(server), "taskql_redis_errors_total", kind="command") == 0
+            await api.close()
+    finally:
+        with MongoClient(mongodb_url) as mongo:  # type: ignore[var-annotated]
+            mongo.drop_database(database)
+
+
 async def test_no_call_spanned_two_slots_and_every_master_holds_keys(
     apis: tuple[Api, Api], redis_cluster: EmbeddedCluster
 ) -> None:
