@@ -200,8 +200,9 @@ def create_app(settings: Settings) -> Starlette:
         if settings.cache_enabled and settings.response_cache_enabled
         else None
     )
-    # Covered page queries run in front of Strawberry, on the object cache (its plans are
-    # compiled execution: off with it, checked against the full path in verify mode).
+    # Covered page queries run in front of Strawberry, on the object cache (or on MongoDB
+    # where it is off); its plans are compiled execution: off with it, checked against the
+    # full path in verify mode.
     executed_lane = (
         ExecutedLane(
             schema._schema,
@@ -210,8 +211,9 @@ def create_app(settings: Settings) -> Starlette:
             multiplexed=multiplexed,
             fast_lane=fast_lane,
             response_cache=settings.response_cache_enabled,
+            from_cache=settings.cache_enabled,
         )
-        if settings.cache_enabled and settings.compiled_execution != "off"
+        if settings.compiled_execution != "off"
         else None
     )
     http = GraphQLOverHttp(

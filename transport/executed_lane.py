@@ -19,6 +19,7 @@ path refuses it with THROTTLED), Redis away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,12 +35,16 @@ from cost.model import CostModel
 from cost.operation import Operation
 from cost.pricing import requested_cost
 from cost.tiers import Caller, Tier, caller_for
+from loaders import codecs
 from loaders.cache import GENERATION_TTL_MS, ObjectCache
 from loaders.cache_connection import new_generation
 from loaders.cache_keys import CacheKeys, CacheKind, payload_if_current
 from loaders.cache_scripts import READ_SCRIPT
 from loaders.task import digest as list_digest
 from models.task_query import TaskPageQuery
+from models.task_reads import find_task_page
+from models.user import find_user_profiles
+from observability.db_commands import commands_for_request
 from schema.compiled.page_plan import NeedsRead, PagePlan, Sizes, compile_page_plan
 from schema.compiled.plan import NotCovered
 from schema.extensions.query_cost import cost_extensions, rate_limit_values
@@ -123,6 +128,7 @@ class ExecutedLane:
         multiplexed: MultiplexedRedis | None = None,
         fast_lane: FastLane | None = None,
         response_cache: bool = False,
+        from_cache: bool = True,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.schema = schema
@@ -131,6 +137,8 @@ class ExecutedLane:
         self.multiplexed = multiplexed
         self.fast_lane = fast_lane
         self.response_cache = response_cache
+        # False: the object cache is off, pages are read from MongoDB (one page, one owner).
+        self.from_cache = from_cache
         # (document text, operation name) to its plan; None: not covered.
         self.plans: RecentlyUsed[tuple[str, str | None], PagePlan | None] = RecentlyUsed(capacity)
 
@@ -173,8 +181,12 @@ class ExecutedLane:
         return Asked(plan, page_query, sizes, caller, requested, query, operation_name, variables)
 
     async def build(self, asked: Asked, cache: ObjectCache) -> LaneData | None:
-        """The data from the cached page and profile, not charged; None: take the full path."""
-        read = await self._read(cache, asked.query, owner_too=asked.plan.needs_owner)
+        """The data from the cached page and profile (from MongoDB where the object cache is
+        off), not charged; None: take the full path."""
+        if self.from_cache:
+            read = await self._read(cache, asked.query, owner_too=asked.plan.needs_owner)
+        else:
+            read = await self._read_database(asked)
         if read is None:
             return None
         generation, page, profile = read
@@ -182,7 +194,8 @@ class ExecutedLane:
             data = asked.plan.data(asked.query, page, profile, viewer=asked.query.owner_id)
         except NeedsRead:
             return None
-        self._counted(cache, profile)
+        if self.from_cache:
+            self._counted(cache, profile)
         actual = self._actual(asked, page, profile, data)
         return LaneData(data, asked.requested, actual, generation)
 
@@ -203,7 +216,7 @@ class ExecutedLane:
         if asked is None:
             return None
         coefficients = asked.plan.actual.get(asked.sizes)
-        if coefficients is None or asked.plan.may_probe(asked.query):
+        if coefficients is None or asked.plan.may_probe(asked.query) or not self.from_cache:
             # First sight of these sizes (the actual cost is walked once), or a flag that may
             # need a probe: read, build, then charge.
             built = await self.build(asked, cache)
@@ -220,7 +233,7 @@ class ExecutedLane:
                 return None
             built, state = charged
         data = orjson.dumps(built.data)
-        if self.response_cache:
+        if self.response_cache and self.from_cache:
             await self._keep(cache, asked, built, data)
         tier = asked.caller.tier
         extensions = cost_extensions(
@@ -288,6 +301,33 @@ class ExecutedLane:
         data = asked.plan.data(query, page, profile, viewer=owner)
         self._counted(cache, profile)
         return LaneData(data, asked.requested, int(actual), generation), state
+
+    async def _read_database(
+        self, asked: Asked
+    ) -> tuple[bytes, dict[str, Any], list[Any] | None] | None:
+        """The page and the owner's profile as the full path reads them from MongoDB, in the
+        object cache's JSON (the plans read that); None where the owner is gone or MongoDB
+        failed (the full path reports it)."""
+        owner = asked.query.owner_id
+        try:
+            with commands_for_request():
+                if asked.plan.needs_owner:
+                    page, profiles = await asyncio.gather(
+                        find_task_page(asked.query), find_user_profiles([owner])
+                    )
+                else:
+                    page, profiles = await find_task_page(asked.query), {}
+        except Exception:  # the full path runs it again and reports it
+            log.warning("the executed lane's MongoDB read failed", exc_info=True)
+            return None
+        profile = profiles.get(owner)
+        if asked.plan.needs_owner and profile is None:
+            return None
+        return (
+            b"",
+            orjson.loads(codecs.TASK_PAGE.encode(page)),
+            None if profile is None else orjson.loads(codecs.USER.encode(profile)),
+        )
 
     @staticmethod
     def _counted(cache: ObjectCache, profile: object) -> None:

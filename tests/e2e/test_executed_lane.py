@@ -15,6 +15,7 @@ from tests.e2e.api import Api, Response, SignedInUser
 from tests.e2e.conftest import instance_env
 from tests.e2e.server_process import ServerProcess
 from tests.e2e.test_fast_lane import cost
+from tests.e2e.test_metrics import deltas, scrape
 from tests.e2e.test_subscriptions import metric
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +97,21 @@ def verifying(lane_env: dict[str, str | None]) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
+def verifying_uncached(lane_env: dict[str, str | None]) -> Iterator[ServerProcess]:
+    """The object cache off too: the lane reads the page and the owner from MongoDB."""
+    env = {**lane_env, "TASKQL_CACHE": "0", "TASKQL_COMPILED_EXECUTION": "verify"}
+    with ServerProcess(env=env) as server:
+        yield server
+
+
+@pytest.fixture
+def answering_uncached(lane_env: dict[str, str | None]) -> Iterator[ServerProcess]:
+    env = {**lane_env, "TASKQL_CACHE": "0", "TASKQL_COMPILED_EXECUTION": "on"}
+    with ServerProcess(env=env) as server:
+        yield server
+
+
+@pytest.fixture
 def answering(lane_env: dict[str, str | None]) -> Iterator[ServerProcess]:
     with ServerProcess(env={**lane_env, "TASKQL_COMPILED_EXECUTION": "on"}) as server:
         yield server
@@ -108,7 +124,7 @@ async def client(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
     await api.close()
 
 
-@pytest.mark.parametrize("client", ["verifying"], indirect=True)
+@pytest.mark.parametrize("client", ["verifying", "verifying_uncached"], indirect=True)
 async def test_every_covered_shape_is_built_as_the_full_path_answers_it(client: Api) -> None:
     user = await client.register()
     await seed(client, user)
@@ -223,3 +239,24 @@ async def test_with_the_response_cache_the_lane_keeps_what_it_built_for_the_fast
         assert kept.data == built.data
         assert [edge["node"]["title"] for edge in kept.data["tasks"]["edges"]][-1] == "renamed"
         await api.close()
+
+
+@pytest.mark.parametrize("client", ["answering_uncached"], indirect=True)
+async def test_with_the_object_cache_off_the_lane_reads_mongodb(client: Api) -> None:
+    user = await client.register()
+    ids = await seed(client, user)
+    executed = await read(client, user, PAGE, {"n": 5})
+    before, commands = await lane_answers(client), scrape(client.server)
+    again = await read(client, user, PAGE, {"n": 5})
+    assert await lane_answers(client) == before + 1
+    # The page and its owner, counted as the request's: what the full path reads.
+    read_by_it = deltas(
+        commands, scrape(client.server), "taskql_db_commands_total", source="request"
+    )
+    assert read_by_it == {"find": 2}
+    assert again.data == executed.data
+    assert cost(again) == cost(executed)
+    renamed = await client.post(RENAME, {"id": ids[2], "t": "renamed"}, headers=user.headers)
+    assert renamed.errors == []
+    after_write = await read(client, user, PAGE, {"n": 5})
+    assert after_write.data["tasks"]["edges"][0]["node"]["title"] == "renamed"
