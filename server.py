@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# isort: split
+# Before anything heavy: a spawned worker ties itself to its supervisor at once.
+import storage.worker_tie  # noqa: F401
+
+# isort: split
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient

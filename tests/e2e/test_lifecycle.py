@@ -41,21 +41,23 @@ def test_sigkill_leaves_no_child_process_and_no_listening_port(
     tmp_path: Path, workers: int
 ) -> None:
     server = ServerProcess(env={**EMBEDDED, "TMPDIR": str(tmp_path)}, workers=workers).start()
-    assert server.process is not None
-    root = psutil.Process(server.process.pid)
-    descendants = root.children(recursive=True)
-    # redis-server, the MongoDB server and (with several workers) the worker processes.
-    assert len(descendants) >= 2 + (workers if workers > 1 else 0)
-    ports = _listening_ports([root, *descendants])
-    assert server.port in ports
-    assert len(ports) >= 3
+    try:
+        assert server.process is not None
+        root = psutil.Process(server.process.pid)
+        descendants = root.children(recursive=True)
+        # redis-server, the MongoDB server and (with several workers) the worker processes.
+        assert len(descendants) >= 2 + (workers if workers > 1 else 0)
+        ports = _listening_ports([root, *descendants])
+        assert server.port in ports
+        assert len(ports) >= 3
 
-    os.kill(server.process.pid, signal.SIGKILL)
-    server.process.wait()
-    _, alive = psutil.wait_procs(descendants, timeout=10)
-    assert alive == []
-    assert [port for port in ports if is_listening("127.0.0.1", port)] == []
-    server.stop()
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        _, alive = psutil.wait_procs(descendants, timeout=10)
+        assert alive == []
+        assert [port for port in ports if is_listening("127.0.0.1", port)] == []
+    finally:
+        server.stop()  # its log file closed, whatever failed
 
 
 @pytest.mark.parametrize("workers", [1, 2])
