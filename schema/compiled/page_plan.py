@@ -191,11 +191,10 @@ def compile_page_plan(
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
-    assert schema.query_type is not None
+    compiler = _Compiler(schema, fragments)
     grouped = _grouped(schema, "Query", [operation.selection_set], fragments, root=True)
     root: list[tuple[str, Getter]] = []
     field_node: FieldNode | None = None
-    needs: set[str] = set()
     for key, nodes in grouped.items():
         name = nodes[0].name.value
         if name == "__typename":
@@ -206,8 +205,7 @@ def compile_page_plan(
         field_node = nodes[0]
         if {argument.name.value for argument in field_node.arguments or ()} - _PAGE_ARGUMENTS:
             raise NotCovered("a filter or an order")
-        connection = _connection(schema, _sub_sets(nodes), fragments, needs)
-        root.append((key, _one(connection)))
+        root.append((key, _one(compiler.connection(_sub_sets(nodes)))))
     if field_node is None:
         raise NotCovered("no tasks field")
     return PagePlan(
@@ -215,7 +213,7 @@ def compile_page_plan(
         operation=operation,
         field_node=field_node,
         root=tuple(root),
-        needs=frozenset(needs),
+        needs=frozenset(compiler.needs),
     )
 
 
@@ -241,82 +239,6 @@ def _sub_sets(nodes: list[FieldNode]) -> list[SelectionSetNode]:
     return [node.selection_set for node in nodes if node.selection_set is not None]
 
 
-def _connection(
-    schema: GraphQLSchema,
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-    needs: set[str],
-) -> Fields:
-    """TaskConnection over the page's cached tasks (a list of dicts)."""
-    fields: list[tuple[str, Getter]] = []
-    for key, nodes in _grouped(schema, "TaskConnection", selection_sets, fragments).items():
-        name = nodes[0].name.value
-        if name == "__typename":
-            fields.append((key, _typename("TaskConnection")))
-        elif name == "edges":
-            edge = _edge(schema, _sub_sets(nodes), fragments, needs)
-            fields.append((key, _each(edge)))
-        elif name == "nodes":
-            task = _task(schema, _sub_sets(nodes), fragments, needs)
-            fields.append((key, _each(task)))
-        elif name == "pageInfo":
-            page_info = _page_info(schema, _sub_sets(nodes), fragments, needs)
-            fields.append((key, _one(page_info)))
-        else:
-            raise NotCovered(f"TaskConnection.{name}")
-    return tuple(fields)
-
-
-def _edge(
-    schema: GraphQLSchema,
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-    needs: set[str],
-) -> Fields:
-    fields: list[tuple[str, Getter]] = []
-    for key, nodes in _grouped(schema, "TaskEdge", selection_sets, fragments).items():
-        name = nodes[0].name.value
-        if name == "__typename":
-            fields.append((key, _typename("TaskEdge")))
-        elif name == "cursor":
-            fields.append((key, lambda task, run: _cursor(task)))
-        elif name == "node":
-            node = _task(schema, _sub_sets(nodes), fragments, needs)
-            fields.append((key, _one(node)))
-        else:
-            raise NotCovered(f"TaskEdge.{name}")
-    return tuple(fields)
-
-
-_FLAGS = {"hasNextPage": "next", "hasPreviousPage": "previous"}
-
-
-def _page_info(
-    schema: GraphQLSchema,
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-    needs: set[str],
-) -> Fields:
-    """PageInfo as TaskConnection.from_page sets it: the page's own end from its extra task,
-    the far side of a cursor only from a probe (NeedsRead)."""
-    getters: dict[str, Getter] = {
-        "__typename": _typename("PageInfo"),
-        "hasNextPage": _has_next,
-        "hasPreviousPage": _has_previous,
-        "startCursor": lambda tasks, run: _cursor(tasks[0]) if tasks else None,
-        "endCursor": lambda tasks, run: _cursor(tasks[-1]) if tasks else None,
-    }
-    fields: list[tuple[str, Getter]] = []
-    for key, nodes in _grouped(schema, "PageInfo", selection_sets, fragments).items():
-        name = nodes[0].name.value
-        if name not in getters:
-            raise NotCovered(f"PageInfo.{name}")
-        if name in _FLAGS:
-            needs.add(_FLAGS[name])
-        fields.append((key, getters[name]))
-    return tuple(fields)
-
-
 def _has_next(tasks: list[Any], run: PageRun) -> bool:
     query = run.query
     if not query.backward and run.has_more:
@@ -335,40 +257,6 @@ def _has_previous(tasks: list[Any], run: PageRun) -> bool:
     return False
 
 
-def _task(
-    schema: GraphQLSchema,
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-    needs: set[str],
-) -> Fields:
-    """Task over one cached task (codecs: the document's fields by alias, None left out)."""
-    getters: dict[str, Getter] = {
-        "__typename": _typename("Task"),
-        "id": lambda task, run: encode_global_id("Task", task["owner_id"], task["_id"]),
-        "title": lambda task, run: task["title"],
-        "description": lambda task, run: task.get("description"),
-        "status": lambda task, run: _STATUS_NAMES[task["status"]],
-        "priority": lambda task, run: _PRIORITY_NAMES[task["priority"]],
-        "tags": lambda task, run: list(task["tags"]),
-        "dueAt": _optional_datetime("due_at"),
-        "createdAt": lambda task, run: _datetime(task["created_at"]),
-        "updatedAt": lambda task, run: _datetime(task["updated_at"]),
-        "version": lambda task, run: task["version"],
-    }
-    fields: list[tuple[str, Getter]] = []
-    for key, nodes in _grouped(schema, "Task", selection_sets, fragments).items():
-        name = nodes[0].name.value
-        if name == "owner":
-            needs.add("owner")
-            owner = _user(schema, _sub_sets(nodes), fragments)
-            fields.append((key, _owner_getter(owner)))
-        elif name in getters:
-            fields.append((key, getters[name]))
-        else:
-            raise NotCovered(f"Task.{name}")
-    return tuple(fields)
-
-
 def _owner_getter(fields: Fields) -> Getter:
     """Every task of the page has the same owner: its object is built once per request."""
     slot = id(fields)
@@ -384,25 +272,95 @@ def _owner_getter(fields: Fields) -> Getter:
     return get
 
 
-def _user(
-    schema: GraphQLSchema,
-    selection_sets: list[SelectionSetNode],
-    fragments: dict[str, FragmentDefinitionNode],
-) -> Fields:
-    """User over the cached profile [id, email, name, tier, created_at]; `email` only for
-    the viewer (schema/user.py)."""
+Nested = Callable[[list[SelectionSetNode]], Getter]
 
-    getters: dict[str, Getter] = {
-        "__typename": _typename("User"),
-        "id": lambda profile, run: encode_global_id("User", profile[0]),
-        "name": lambda profile, run: profile[2],
-        "email": lambda profile, run: profile[1] if profile[0] == str(run.viewer) else None,
-        "createdAt": lambda profile, run: _datetime(profile[4]),
-    }
-    fields: list[tuple[str, Getter]] = []
-    for key, nodes in _grouped(schema, "User", selection_sets, fragments).items():
-        name = nodes[0].name.value
-        if name not in getters:
-            raise NotCovered(f"User.{name}")
-        fields.append((key, getters[name]))
-    return tuple(fields)
+# Leaves by type, each as the schema's type writes it (schema/task.py, schema/user.py).
+# Task: over one cached task (codecs: the document's fields by alias, None left out).
+_TASK_LEAVES: dict[str, Getter] = {
+    "id": lambda task, run: encode_global_id("Task", task["owner_id"], task["_id"]),
+    "title": lambda task, run: task["title"],
+    "description": lambda task, run: task.get("description"),
+    "status": lambda task, run: _STATUS_NAMES[task["status"]],
+    "priority": lambda task, run: _PRIORITY_NAMES[task["priority"]],
+    "tags": lambda task, run: list(task["tags"]),
+    "dueAt": _optional_datetime("due_at"),
+    "createdAt": lambda task, run: _datetime(task["created_at"]),
+    "updatedAt": lambda task, run: _datetime(task["updated_at"]),
+    "version": lambda task, run: task["version"],
+}
+# User: over the cached profile [id, email, name, tier, created_at]; `email` only for the
+# viewer.
+_USER_LEAVES: dict[str, Getter] = {
+    "id": lambda profile, run: encode_global_id("User", profile[0]),
+    "name": lambda profile, run: profile[2],
+    "email": lambda profile, run: profile[1] if profile[0] == str(run.viewer) else None,
+    "createdAt": lambda profile, run: _datetime(profile[4]),
+}
+# PageInfo as TaskConnection.from_page sets it: the page's own end from its extra task, the
+# far side of a cursor only from a probe (NeedsRead).
+_PAGE_INFO_LEAVES: dict[str, Getter] = {
+    "hasNextPage": _has_next,
+    "hasPreviousPage": _has_previous,
+    "startCursor": lambda tasks, run: _cursor(tasks[0]) if tasks else None,
+    "endCursor": lambda tasks, run: _cursor(tasks[-1]) if tasks else None,
+}
+_EDGE_LEAVES: dict[str, Getter] = {"cursor": lambda task, run: _cursor(task)}
+# Fields whose selection the plan notes (PagePlan.needs).
+_NEEDS = {
+    ("Task", "owner"): "owner",
+    ("PageInfo", "hasNextPage"): "next",
+    ("PageInfo", "hasPreviousPage"): "previous",
+}
+
+
+class _Compiler:
+    """One document's selections, type by type; `needs` collects what they select."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.needs: set[str] = set()
+
+    def fields(
+        self,
+        type_name: str,
+        selection_sets: list[SelectionSetNode],
+        leaves: Mapping[str, Getter],
+        nested: Mapping[str, Nested] | None = None,
+    ) -> Fields:
+        """The getters of a selection on `type_name`: NotCovered for any other field."""
+        fields: list[tuple[str, Getter]] = []
+        grouped = _grouped(self.schema, type_name, selection_sets, self.fragments)
+        for key, nodes in grouped.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                getter = _typename(type_name)
+            elif name in leaves:
+                getter = leaves[name]
+            elif nested is not None and name in nested:
+                getter = nested[name](_sub_sets(nodes))
+            else:
+                raise NotCovered(f"{type_name}.{name}")
+            if (type_name, name) in _NEEDS:
+                self.needs.add(_NEEDS[type_name, name])
+            fields.append((key, getter))
+        return tuple(fields)
+
+    def connection(self, selection_sets: list[SelectionSetNode]) -> Fields:
+        """TaskConnection over the page's cached tasks (a list of dicts)."""
+        nested: dict[str, Nested] = {
+            "edges": lambda sets: _each(self.edge(sets)),
+            "nodes": lambda sets: _each(self.task(sets)),
+            "pageInfo": lambda sets: _one(self.fields("PageInfo", sets, _PAGE_INFO_LEAVES)),
+        }
+        return self.fields("TaskConnection", selection_sets, {}, nested)
+
+    def edge(self, selection_sets: list[SelectionSetNode]) -> Fields:
+        nested: dict[str, Nested] = {"node": lambda sets: _one(self.task(sets))}
+        return self.fields("TaskEdge", selection_sets, _EDGE_LEAVES, nested)
+
+    def task(self, selection_sets: list[SelectionSetNode]) -> Fields:
+        nested: dict[str, Nested] = {
+            "owner": lambda sets: _owner_getter(self.fields("User", sets, _USER_LEAVES))
+        }
+        return self.fields("Task", selection_sets, _TASK_LEAVES, nested)
