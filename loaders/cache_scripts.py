@@ -55,6 +55,21 @@ end
 return 1
 """
 
+# For scripts of other modules (the HTTP lanes): the owned value at `key` if it was written
+# under the epoch's `stamp` and the owner's current generation (at `generation_key`), with the
+# length of that head and the generation; nil otherwise.
+CURRENT_ENTRY_FUNCTION = """
+local function current_entry(generation_key, key, stamp)
+  local generation = redis.call('GET', generation_key)
+  if not generation then return nil end
+  local value = redis.call('GET', key)
+  if not value then return nil end
+  local head = stamp .. generation .. '|'
+  if string.sub(value, 1, #head) ~= head then return nil end
+  return value, #head, generation
+end
+"""
+
 WRITE_SCRIPT = LuaScript(WRITE)
 READ_SCRIPT = LuaScript(READ)
 FILL_SCRIPT = LuaScript(FILL)

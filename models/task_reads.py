@@ -85,19 +85,15 @@ async def find_task_page(query: TaskPageQuery) -> TaskPage:
         found = collection.find(_with(conditions, *bounds)).sort(sort).limit(limit)
         return await found.batch_size(limit).to_list(None)
 
-    windowed_raws = None
+    raws = None
     if windowed(query):
         slack = 0 if ranged is None else TIE_SLACK
-        windowed_raws = await read_newest(
-            read, query, ranged, wanted=wanted, fetched=wanted + slack
-        )
-    if windowed_raws is not None:
-        raws = windowed_raws
-    elif ranged is None:
+        raws = await read_newest(read, query, ranged, wanted=wanted, fetched=wanted + slack)
+    if raws is None and ranged is not None:
+        raws = await _read_ranged(read, ranged, sort, wanted)
+    elif raws is None:
         exact = [bound_query(query.sort, k, side=side, inclusive=False) for k, side in sides]
         raws = await read(*exact, limit=wanted)
-    else:
-        raws = await _read_ranged(read, ranged, sort, wanted)
     found = [task_from_storage(raw) for raw in raws]
     documents = found[: query.limit]
     if query.backward:

@@ -39,7 +39,7 @@ from loaders import codecs
 from loaders.cache import GENERATION_TTL_MS, ObjectCache
 from loaders.cache_connection import new_generation
 from loaders.cache_keys import CacheKeys, CacheKind, payload_if_current
-from loaders.cache_scripts import READ_SCRIPT
+from loaders.cache_scripts import CURRENT_ENTRY_FUNCTION, READ_SCRIPT
 from loaders.task import digest as list_digest
 from models.task_query import TaskPageQuery
 from models.task_reads import find_task_page
@@ -69,27 +69,24 @@ _NAMES = CacheKeys(0)  # key names for routing (they do not depend on the epoch)
 # generation, the page, the profile.
 PAGE_AND_CHARGE = LuaScript(
     LUA_FUNCTION
+    + CURRENT_ENTRY_FUNCTION
     + """
-local generation = redis.call('GET', KEYS[1])
-if not generation then return {0} end
-local page = redis.call('GET', KEYS[2])
+local page, head, generation = current_entry(KEYS[1], KEYS[2], ARGV[1])
 if not page then return {0} end
-local head = ARGV[1] .. generation .. '|'
-if string.sub(page, 1, #head) ~= head then return {0} end
 local profile = false
 if KEYS[4] then
   profile = redis.call('GET', KEYS[4])
   if (not profile) or string.sub(profile, 1, #ARGV[1]) ~= ARGV[1] then return {0} end
   profile = string.sub(profile, #ARGV[1] + 1)
 end
-local tasks = tonumber(string.match(page, '^{"n":(%d+)', #head + 1))
+local tasks = tonumber(string.match(page, '^{"n":(%d+)', head + 1))
 if not tasks then return {0} end
 local requested = tonumber(ARGV[2])
 local actual = math.min(tonumber(ARGV[5]) + tonumber(ARGV[6]) * tasks, requested)
 local state = gcra(KEYS[3], 'charge', actual, requested, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if state[1] ~= 1 then return {0} end
 return {1, state[1], state[2], state[3], state[4], actual, generation,
-        string.sub(page, #head + 1), profile}
+        string.sub(page, head + 1), profile}
 """
 )
 

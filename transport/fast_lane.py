@@ -31,6 +31,7 @@ from cost.gcra import LUA_FUNCTION, state_from_reply
 from cost.tiers import Tier, caller_for
 from loaders.cache import ObjectCache
 from loaders.cache_keys import CacheKeys, CacheKind
+from loaders.cache_scripts import CURRENT_ENTRY_FUNCTION
 from schema.context import Context
 from schema.extensions.query_cost import cost_extensions, rate_limit_values
 from schema.extensions.response_cache import response_digest
@@ -48,17 +49,14 @@ DEFAULT_CAPACITY = 10_000
 # A cached response is: stamp, generation, `|`, actual cost, `|`, data.
 HIT = LuaScript(
     LUA_FUNCTION
+    + CURRENT_ENTRY_FUNCTION
     + """
-local generation = redis.call('GET', KEYS[1])
-if not generation then return {0} end
-local value = redis.call('GET', KEYS[2])
+local value, head = current_entry(KEYS[1], KEYS[2], ARGV[1])
 if not value then return {0} end
-local head = ARGV[1] .. generation .. '|'
-if string.sub(value, 1, #head) ~= head then return {0} end
-local bar = string.find(value, '|', #head + 1, true)
+local bar = string.find(value, '|', head + 1, true)
 if not bar then return {0} end
 local requested = tonumber(ARGV[2])
-local actual = math.min(tonumber(string.sub(value, #head + 1, bar - 1)), requested)
+local actual = math.min(tonumber(string.sub(value, head + 1, bar - 1)), requested)
 local state = gcra(KEYS[3], 'charge', actual, requested, tonumber(ARGV[3]), tonumber(ARGV[4]))
 if state[1] ~= 1 then return {0} end
 return {1, state[1], state[2], state[3], state[4], actual, string.sub(value, bar + 1)}
@@ -131,7 +129,7 @@ class FastLane:
                 [keys.stamp(b""), requested, tier.capacity, tier.restore_rate],
             )
 
-        reply = await self._read_and_charge(cache, route, hit)
+        reply = await run_owned_script(cache, self.multiplexed, route, HIT, hit)
         if not reply or int(reply[0]) != 1:
             return None
         state = state_from_reply(reply[1:5])
@@ -140,15 +138,6 @@ class FastLane:
         extensions = cost_extensions(tier, requested=requested, actual=actual, state=state)
         body = orjson.dumps({"data": orjson.Fragment(reply[6]), "extensions": extensions})
         return FastAnswer(body, rate_limit_values(tier, state), requested, actual)
-
-    async def _read_and_charge(
-        self,
-        cache: ObjectCache,
-        route: str,
-        hit: Callable[[CacheKeys], tuple[list[str], list[Any]]],
-    ) -> list[Any] | None:
-        """The HIT script's reply; None where Redis is not to be asked or did not answer."""
-        return await run_owned_script(cache, self.multiplexed, route, HIT, hit)
 
     def remember(self, digest: str, requested: int) -> None:
         """A response another lane kept in the response cache, with its requested cost."""
