@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# isort: split
-# Before anything heavy: a spawned worker ties itself to its supervisor at once.
-import storage.worker_tie  # noqa: F401
-
-# isort: split
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
@@ -59,7 +54,7 @@ from seed.command import add_seed_command
 from settings import Settings, load_settings, new_development_secret
 from storage.cancellation import keep_cancellations
 from storage.mongo import create_mongo_client, init_models, mongo_reachable
-from storage.processes import die_with_parent
+from storage.processes import SUPERVISOR_VARIABLE, tie_to_supervisor
 from storage.redis import RedisClient, create_redis_client
 from storage.redis_guard import RedisGuard
 from storage.redis_multiplexer import multiplexed_for
@@ -286,7 +281,7 @@ def app_from_environment() -> Starlette:
     settings = load_settings()
     if settings.workers > 1:
         # Workers must not outlive their supervisor, even one killed with SIGKILL.
-        die_with_parent(os.getppid())
+        tie_to_supervisor()
     return create_app(settings)
 
 
@@ -337,6 +332,7 @@ def _serve_on(listener: socket.socket, settings: Settings) -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     if settings.workers > 1:
+        os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # the workers' parent, for them
         supervisor = Multiprocess(config, sockets=[listener])  # takes the stop signals over
         if not _stop_requested.is_set():
             supervisor.run()

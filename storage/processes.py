@@ -26,6 +26,19 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+# Set by a supervisor before it spawns workers: their parent, named. A worker still starting
+# when its supervisor was killed then finds it gone and exits, where asking the kernel for
+# "the parent" would tie it to whichever process adopted it.
+SUPERVISOR_VARIABLE = "TASKQL_SUPERVISOR_PID"
+
+
+def tie_to_supervisor() -> None:
+    """In a worker: die with the supervisor (at once if it is gone already)."""
+    supervisor = os.environ.get(SUPERVISOR_VARIABLE)
+    if supervisor is not None:
+        die_with_parent(int(supervisor))
+
+
 def _preexec_for(parent_pid: int) -> Callable[[], None]:
     def preexec() -> None:
         os.setsid()  # our own terminal signals reach the child only through us

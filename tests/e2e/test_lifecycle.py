@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import psutil
@@ -105,3 +106,27 @@ def test_production_refuses_to_start_without_shared_stores() -> None:
         RuntimeError, match="production requires JWT_SECRET, MONGODB_URL, REDIS_URL"
     ):
         server.start()
+
+
+def test_sigkill_while_workers_still_start_leaves_no_worker(tmp_path: Path) -> None:
+    """Killed while its workers still import, the supervisor leaves none behind: a worker
+    that finds the supervisor gone exits (storage/processes.py) instead of tying itself to
+    the process that adopted it."""
+    server = ServerProcess(env={**EMBEDDED, "TMPDIR": str(tmp_path)}, workers=2)
+    process = server.spawn()
+    try:
+        root = psutil.Process(process.pid)
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = [
+                child for child in root.children() if "spawn_main" in " ".join(child.cmdline())
+            ]
+            time.sleep(0.01)
+        assert len(workers) == 2, server.log()
+        os.kill(process.pid, signal.SIGKILL)  # the workers are still starting
+        process.wait()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
+    finally:
+        server.stop()
